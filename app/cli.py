@@ -1,0 +1,136 @@
+"""``switchyard serve | check-config | models``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from app.errors import ConfigError
+from app.settings.catalogue import GatewayConfig, load_config
+from app.settings.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        k: v
+        for k, v in {
+            "config": args.config,
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "workers": getattr(args, "workers", None),
+        }.items()
+        if v is not None
+    }
+    return Settings(**overrides)
+
+
+def _load(settings: Settings) -> GatewayConfig | None:
+    try:
+        return load_config(settings.config)
+    except ConfigError as exc:
+        print(f"switchyard: invalid configuration: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    config = _load(settings)
+    if config is None:
+        return 1
+    print(f"{settings.config}: OK ({len(config.models)} models)")
+    return 0
+
+
+def _price_text(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.6f}"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from app.pricing import resolve_price
+    from app.providers.registry import KEY_REQUIRED, key_env_of
+
+    settings = _settings(args)
+    config = _load(settings)
+    if config is None:
+        return 1
+    rows = [("MODEL", "PROVIDER", "UPSTREAM", "$/1k IN", "$/1k OUT", "USABLE")]
+    for name, model in config.models.items():
+        price = resolve_price(name, model)
+        key_env = key_env_of(model)
+        if model.provider in KEY_REQUIRED and not os.environ.get(key_env or ""):
+            usable = f"no ({key_env} unset)"
+        elif model.provider == "llamacpp":
+            from importlib.util import find_spec
+
+            usable = "yes" if find_spec("llama_cpp") else "no (install '.[local]')"
+        else:
+            usable = "yes"
+        fmt = _price_text
+        rows.append(
+            (
+                name,
+                model.provider,
+                model.model or name,
+                fmt(price.input_per_1k),
+                fmt(price.output_per_1k),
+                usable,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    if _load(settings) is None:
+        return 1
+    os.environ["SWITCHYARD_CONFIG"] = str(settings.config)  # workers re-create the app from the environment
+    if settings.workers > 1:
+        uvicorn.run(
+            "app.main:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+        )
+    else:
+        from app.main import create_app
+
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchyard", description="Switchyard LLM gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="listen address (env SWITCHYARD_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (env SWITCHYARD_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (env SWITCHYARD_WORKERS, default 1)")
+    serve.add_argument("--config", help="gateway YAML (env SWITCHYARD_CONFIG)")
+    serve.set_defaults(func=cmd_serve)
+    for name, func, text in (
+        ("check-config", cmd_check_config, "validate the configuration file"),
+        ("models", cmd_models, "list the catalogue and which models are usable"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--config", help="gateway YAML (env SWITCHYARD_CONFIG)")
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

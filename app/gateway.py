@@ -1,0 +1,59 @@
+"""The gateway's long-lived parts, built once by the lifespan and reached through ``api/deps.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from app.domain import ChatRequest
+from app.orchestration.executor import Executor
+from app.orchestration.parallel import race
+from app.orchestration.result import Outcome
+from app.providers.registry import ProviderRegistry
+from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
+from app.routing.router import route
+from app.settings.catalogue import GatewayConfig, load_config
+from app.settings.settings import Settings
+
+
+@dataclass
+class Gateway:
+    """Settings, catalogue, provider clients and the orchestrator of one process."""
+
+    settings: Settings
+    config: GatewayConfig
+    registry: ProviderRegistry
+    executor: Executor
+
+    @classmethod
+    def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Gateway:
+        config = load_config(settings.config)
+        registry = ProviderRegistry.build(config, env)
+        return cls(settings, config, registry, Executor(registry))
+
+    def catalogue(self) -> CatalogueView:
+        """What routing may know of each model, availability included."""
+        view: dict[str, ModelInfo] = {}
+        for entry in self.registry.entries():
+            target = entry.target
+            view[target.name] = ModelInfo(
+                name=target.name,
+                provider=target.provider,
+                tier=target.config.tier,
+                cost_per_1k_input=target.price.input_per_1k,
+                cost_per_1k_output=target.price.output_per_1k,
+                fallbacks=target.config.fallbacks,
+                unavailable_reason=entry.unavailable_reason,
+            )
+        return view
+
+    def plan(self, inp: RouteInput) -> RouteDecision:
+        return route(inp, self.catalogue(), self.config.routing)
+
+    async def run(self, decision: RouteDecision, request: ChatRequest) -> Outcome:
+        if decision.strategy == "parallel":
+            return await race(self.registry, decision.models, request)
+        return await self.executor.run(decision, request)
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()

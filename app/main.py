@@ -1,0 +1,32 @@
+"""The ASGI application factory. ``uvicorn app.main:app`` serves the default; nothing is built at import
+time beyond the (empty) FastAPI object: the catalogue and clients are built in the lifespan."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.errors import install_error_handlers
+from app.api.routes import complete, health, models
+from app.lifespan import lifespan_for
+from app.settings.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app for ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Switchyard",
+        version="0.1.0",
+        summary="An LLM gateway: one API over many providers, with routing and orchestration.",
+        lifespan=lifespan_for(settings),
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (complete, models, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

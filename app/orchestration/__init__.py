@@ -1,0 +1,1 @@
+"""Orchestration: how the planned models are called (fallbacks, parallel patterns, deadlines)."""

@@ -1,0 +1,195 @@
+"""OpenAI chat completions through the official ``openai`` SDK (base of OpenAI-compatible servers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, Usage
+from app.errors import UpstreamStreamError
+from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
+from app.providers.errors import map_openai_error
+from app.tokens import estimate_tokens
+
+
+def to_openai_message(message: Message) -> dict[str, Any]:
+    """One of our messages as an OpenAI chat message."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.role == "tool":
+        out["tool_call_id"] = message.tool_call_id or ""
+    if message.name and message.role in ("user", "system"):
+        out["name"] = message.name
+    return out
+
+
+def to_openai_request(
+    request: ChatRequest,
+    target: ModelTarget,
+    *,
+    stream: bool,
+    max_tokens_field: str = "max_completion_tokens",
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.chat.completions.create``."""
+    kwargs: dict[str, Any] = {
+        "model": target.upstream_model,
+        "messages": [to_openai_message(m) for m in request.messages],
+    }
+    if request.max_tokens is not None:
+        kwargs[max_tokens_field] = request.max_tokens
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.top_p is not None:
+        kwargs["top_p"] = request.top_p
+    if request.stop:
+        kwargs["stop"] = list(request.stop)
+    if request.tools:
+        kwargs["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters or {}},
+            }
+            for t in request.tools
+        ]
+        if request.tool_choice is not None:
+            kwargs["tool_choice"] = request.tool_choice
+    if stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    return kwargs
+
+
+def from_openai_response(response: Any) -> tuple[str, Usage | None, str | None, tuple[ToolCall, ...]]:
+    """Content, usage, finish reason and tool calls of a ``ChatCompletion``."""
+    choice = response.choices[0] if response.choices else None
+    message = choice.message if choice is not None else None
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+        for c in (getattr(message, "tool_calls", None) or ())
+        if getattr(c, "function", None) is not None
+    )
+    usage = None
+    if response.usage is not None:
+        usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+    finish = normalize_finish_reason(choice.finish_reason) if choice is not None else None
+    return (message.content or "") if message else "", usage, finish, calls
+
+
+def from_openai_chunk(chunk: Any) -> tuple[StreamChunk | None, Usage | None]:
+    """A ``ChatCompletionChunk`` as our chunk (None when it carries no content) and its usage, if any."""
+    usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0) if chunk.usage else None
+    if not chunk.choices:
+        return None, usage
+    choice = chunk.choices[0]
+    delta = choice.delta
+    tool_deltas = tuple(
+        ToolCallDelta(
+            index=d.index,
+            id=d.id,
+            name=d.function.name if d.function else None,
+            arguments=(d.function.arguments or "") if d.function else "",
+        )
+        for d in (getattr(delta, "tool_calls", None) or ())
+    )
+    text = (delta.content or "") if delta is not None else ""
+    finish = normalize_finish_reason(choice.finish_reason)
+    if not text and not tool_deltas and finish is None:
+        return None, usage
+    return StreamChunk(delta=text, tool_calls=tool_deltas, finish_reason=finish), usage
+
+
+def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
+    """Usage for servers that report none: a documented heuristic (see ``app.tokens``)."""
+    prompt = " ".join(m.content for m in request.messages)
+    return Usage(estimate_tokens(prompt), estimate_tokens(output_text))
+
+
+class OpenAIProvider:
+    """``Provider`` over ``openai.AsyncOpenAI``; one instance per (base URL, key) endpoint."""
+
+    kind = "openai"
+    max_tokens_field = "max_completion_tokens"
+
+    def __init__(self, client: openai.AsyncOpenAI, secrets: tuple[str, ...] = ()) -> None:
+        self._client = client
+        self._secrets = secrets
+
+    @classmethod
+    def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> OpenAIProvider:
+        client = openai.AsyncOpenAI(
+            api_key=api_key or "not-needed", base_url=api_base, max_retries=0, timeout=timeout_s
+        )
+        return cls(client, secrets=(api_key,) if api_key else ())
+
+    def _error(self, exc: BaseException, target: ModelTarget) -> Exception:
+        return map_openai_error(exc, provider=self.kind, model=target.name, secrets=self._secrets)
+
+    async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
+        started = time.perf_counter()
+        kwargs = to_openai_request(request, target, stream=False, max_tokens_field=self.max_tokens_field)
+        try:
+            response = await self._client.chat.completions.create(**kwargs, timeout=target.timeout_s)
+        except openai.OpenAIError as exc:
+            raise self._error(exc, target) from exc
+        content, usage, finish, calls = from_openai_response(response)
+        return build_completion(
+            target,
+            content=content,
+            usage=usage or estimate_usage(request, content),
+            started=started,
+            finish_reason=finish,
+            tool_calls=calls,
+            upstream_model=getattr(response, "model", None),
+        )
+
+    async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
+        kwargs = to_openai_request(request, target, stream=True, max_tokens_field=self.max_tokens_field)
+        try:
+            upstream = await self._client.chat.completions.create(**kwargs, timeout=target.timeout_s)
+        except openai.OpenAIError as exc:
+            raise self._error(exc, target) from exc
+        usage: Usage | None = None
+        finish: str | None = None
+        text_parts: list[str] = []
+        try:
+            async for raw in upstream:
+                chunk, chunk_usage = from_openai_chunk(raw)
+                usage = chunk_usage or usage
+                if chunk is None:
+                    continue
+                finish = chunk.finish_reason or finish
+                if chunk.delta or chunk.tool_calls:
+                    text_parts.append(chunk.delta)
+                    yield StreamChunk(delta=chunk.delta, tool_calls=chunk.tool_calls)
+        except openai.OpenAIError as exc:
+            raise self._error(exc, target) from exc
+        except Exception as exc:  # transport errors surface raw from the SSE iterator
+            raise self._error(exc, target) from exc
+        finally:
+            await upstream.close()
+        if finish is None:
+            raise UpstreamStreamError(
+                "the upstream stream ended before the model finished", provider=self.kind, model=target.name
+            )
+        yield StreamChunk(finish_reason=finish, usage=usage or estimate_usage(request, "".join(text_parts)))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def tool_arguments(arguments: str) -> dict[str, Any]:
+    """Parse a tool call's JSON arguments leniently (models sometimes emit invalid JSON)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"value": value}

@@ -1,0 +1,159 @@
+"""Builds one long-lived provider client per endpoint from the catalogue, and resolves model names.
+
+A model is *available* when its provider could be built: its key variable is set (OpenAI-compatible
+servers and the in-process model need none) and, for the local model, its runtime is installed. An
+unavailable model stays in the catalogue with the reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from app.errors import ModelNotFoundError
+from app.pricing import resolve_price
+from app.providers.base import ModelTarget, Provider
+from app.settings.catalogue import GatewayConfig, ModelConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY"}
+KEY_REQUIRED = frozenset(DEFAULT_KEY_ENV)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """A catalogue model with its provider, or the reason it cannot be used."""
+
+    target: ModelTarget
+    provider: Provider | None
+    unavailable_reason: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.provider is not None
+
+
+def key_env_of(config: ModelConfig) -> str | None:
+    return config.api_key_env or DEFAULT_KEY_ENV.get(config.provider)
+
+
+ProviderFactory = Callable[[ModelConfig, str | None], Provider]
+
+
+def _cloud_factory(kind: str) -> ProviderFactory:
+    def build(config: ModelConfig, api_key: str | None) -> Provider:
+        if kind == "openai":
+            from app.providers.openai import OpenAIProvider as cls
+        elif kind == "anthropic":
+            from app.providers.anthropic import AnthropicProvider as cls  # type: ignore[assignment]
+        elif kind == "google":
+            from app.providers.google import GoogleProvider as cls  # type: ignore[assignment]
+        else:
+            from app.providers.openai_compatible import OpenAICompatibleProvider as cls  # type: ignore[assignment]
+        return cls.create(api_key=api_key, api_base=config.api_base, timeout_s=config.timeout_s)
+
+    return build
+
+
+def _local_factory(config: ModelConfig, api_key: str | None) -> Provider:
+    from app.providers.llamacpp import LlamaCppProvider  # optional extra: '.[local]'
+
+    return LlamaCppProvider.create(config)
+
+
+FACTORIES: dict[str, ProviderFactory] = {
+    "openai": _cloud_factory("openai"),
+    "anthropic": _cloud_factory("anthropic"),
+    "google": _cloud_factory("google"),
+    "openai_compatible": _cloud_factory("openai_compatible"),
+    "llamacpp": _local_factory,
+}
+
+
+def _endpoint_key(config: ModelConfig, api_key: str | None) -> tuple[str, ...]:
+    if config.provider == "llamacpp":
+        return ("llamacpp", config.model_path or "<default>")
+    return (config.provider, config.api_base or "<default>", key_env_of(config) or "", str(bool(api_key)))
+
+
+class ProviderRegistry:
+    """Model name -> ``ModelEntry``; owns the clients and closes them."""
+
+    def __init__(self, entries: dict[str, ModelEntry], providers: list[Provider]) -> None:
+        self._entries = entries
+        self._providers = providers
+
+    @classmethod
+    def build(
+        cls,
+        config: GatewayConfig,
+        env: Mapping[str, str] | None = None,
+        factories: Mapping[str, ProviderFactory] | None = None,
+    ) -> ProviderRegistry:
+        """Create one provider per endpoint; models sharing an endpoint share its pooled client."""
+        env = os.environ if env is None else env
+        factories = FACTORIES if factories is None else factories
+        by_endpoint: dict[tuple[str, ...], Provider] = {}
+        entries: dict[str, ModelEntry] = {}
+        for name, model in config.models.items():
+            target = ModelTarget(
+                name=name,
+                provider=model.provider,
+                upstream_model=model.model or name,
+                timeout_s=model.timeout_s,
+                price=resolve_price(name, model),
+                config=model,
+            )
+            key_env = key_env_of(model)
+            api_key = env.get(key_env) if key_env else None
+            if model.provider in KEY_REQUIRED and not api_key:
+                entries[name] = ModelEntry(target, None, f"environment variable {key_env} is not set")
+                continue
+            endpoint = _endpoint_key(model, api_key)
+            provider = by_endpoint.get(endpoint)
+            if provider is None:
+                try:
+                    provider = factories[model.provider](model, api_key)
+                except ImportError as exc:
+                    reason = f"provider {model.provider} needs an optional dependency ({exc.name or exc})"
+                    entries[name] = ModelEntry(target, None, reason)
+                    continue
+                except (OSError, ValueError) as exc:
+                    entries[name] = ModelEntry(target, None, f"provider could not start: {exc}")
+                    continue
+                by_endpoint[endpoint] = provider
+            entries[name] = ModelEntry(target, provider)
+        return cls(entries, list(by_endpoint.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def entry(self, name: str) -> ModelEntry:
+        """The entry for ``name``; ``ModelNotFoundError`` (404) if it is not in the catalogue."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ModelNotFoundError(f"model {name!r} is not in the catalogue", model=name) from None
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def available_names(self) -> list[str]:
+        return [name for name, entry in self._entries.items() if entry.available]
+
+    def is_available(self, name: str) -> bool:
+        entry = self._entries.get(name)
+        return entry is not None and entry.available
+
+    async def aclose(self) -> None:
+        for provider in self._providers:
+            try:
+                await provider.aclose()
+            except Exception:  # closing is best effort; one failure must not leak the others
+                log.warning("closing provider %s failed", getattr(provider, "kind", "?"), exc_info=True)

@@ -1,0 +1,1 @@
+"""Routing: which models answer a request, as pure functions of the request and the catalogue."""

@@ -1,0 +1,71 @@
+"""Routing types. A router is a pure function: ``RouteInput`` and ``CatalogueView`` in, a decision out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app.domain import ChatRequest
+
+RoutingMode = Literal["auto", "specific", "parallel", "task"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInput:
+    """What the client asked for: the request plus its routing choice."""
+
+    request: ChatRequest
+    mode: str = "auto"
+    model: str | None = None
+    task_type: str | None = None
+    models: tuple[str, ...] = ()
+    max_cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What routing may know of a catalogue model: no clients, no I/O."""
+
+    name: str
+    provider: str
+    tier: int
+    cost_per_1k_input: float | None
+    cost_per_1k_output: float | None
+    fallbacks: tuple[str, ...] = ()
+    unavailable_reason: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_reason is None
+
+    @property
+    def blended_price(self) -> float:
+        """Price of 1k input plus 1k output tokens; unknown prices sort last."""
+        if self.cost_per_1k_input is None or self.cost_per_1k_output is None:
+            return float("inf")
+        return self.cost_per_1k_input + self.cost_per_1k_output
+
+
+CatalogueView = Mapping[str, ModelInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    model: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """An ordered plan: try ``models`` in order; ``reason`` says why the first was chosen."""
+
+    strategy: str
+    models: tuple[str, ...]
+    reason: str
+    skipped: tuple[Skipped, ...] = ()
+    details: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str | None:
+        return self.models[0] if self.models else None

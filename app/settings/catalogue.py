@@ -1,0 +1,131 @@
+"""The gateway YAML file: the model catalogue and routing defaults, validated with pydantic.
+
+An invalid file raises ``ConfigError`` naming the file, the key (dotted path) and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.errors import ConfigError
+
+ProviderKind = Literal["openai", "anthropic", "google", "openai_compatible", "llamacpp"]
+
+ORIGINAL_SIMPLE = "gpt-4o-mini"
+ORIGINAL_CODE = "gpt-4o"
+ORIGINAL_COMPLEX = "claude-3-5-sonnet-20241022"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """One catalogue entry, keyed by the name clients use."""
+
+    provider: ProviderKind
+    model: str | None = Field(default=None, description="Upstream model id; defaults to the catalogue name.")
+    api_base: str | None = None
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
+    cost_per_1k_input: float | None = Field(default=None, ge=0)
+    cost_per_1k_output: float | None = Field(default=None, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    fallbacks: tuple[str, ...] = ()
+    tier: int = Field(default=2, ge=1, le=5, description="Quality tier, 1 = basic ... 5 = frontier.")
+    model_path: str | None = Field(default=None, description="GGUF file (llamacpp provider only).")
+    context_window: int | None = Field(default=None, gt=0)
+    max_queue: int = Field(default=4, ge=0, description="Waiting requests allowed (llamacpp provider only).")
+    n_threads: int | None = Field(default=None, ge=1, description="Inference threads (llamacpp only).")
+
+    @model_validator(mode="after")
+    def _provider_requirements(self) -> ModelConfig:
+        if self.provider == "openai_compatible" and not self.api_base:
+            raise ValueError("provider openai_compatible requires api_base")
+        return self
+
+
+class ComplexityTargets(_Strict):
+    simple: str = ORIGINAL_SIMPLE
+    code: str = ORIGINAL_CODE
+    complex: str = ORIGINAL_COMPLEX
+
+
+def _original_task_table() -> dict[str, str]:
+    return {
+        "code": ORIGINAL_CODE,
+        "analysis": ORIGINAL_CODE,
+        "creative": ORIGINAL_COMPLEX,
+        "translation": ORIGINAL_SIMPLE,
+        "summarization": ORIGINAL_SIMPLE,
+        "conversation": ORIGINAL_SIMPLE,
+    }
+
+
+class RoutingConfig(_Strict):
+    """Routing defaults. With no ``routing:`` section these are the original design's."""
+
+    default_model: str | None = Field(default=None, description="Used when a strategy has no better idea.")
+    complexity: ComplexityTargets = ComplexityTargets()
+    tasks: dict[str, str] = Field(default_factory=_original_task_table)
+    preference: tuple[str, ...] = Field(
+        default=(),
+        description="Order in which to try other models when a chosen one is unavailable.",
+    )
+
+
+class GatewayConfig(_Strict):
+    """The whole YAML file."""
+
+    models: dict[str, ModelConfig]
+    routing: RoutingConfig = RoutingConfig()
+    source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> GatewayConfig:
+        if not self.models:
+            raise ValueError("at least one model must be configured")
+        for name, model in self.models.items():
+            for fallback in model.fallbacks:
+                if fallback not in self.models:
+                    raise ValueError(f"models.{name}.fallbacks names unknown model {fallback!r}")
+        if self.routing.default_model and self.routing.default_model not in self.models:
+            raise ValueError(f"routing.default_model names unknown model {self.routing.default_model!r}")
+        return self
+
+
+def _key_of(error: dict) -> str:
+    return ".".join(str(part) for part in error.get("loc", ())) or "<root>"
+
+
+def parse_config(data: object, source: str = "<memory>") -> GatewayConfig:
+    """Validate already-parsed YAML data."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<root>", "the file must be a mapping with a 'models:' key")
+    try:
+        return GatewayConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(source, _key_of(first), message) from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate the gateway YAML file at ``path``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "<file>", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(source, "<file>", f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<yaml>"
+        raise ConfigError(source, where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, source)
