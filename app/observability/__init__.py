@@ -1,0 +1,1 @@
+"""Metrics (defined once, bounded labels) and request-id logging."""

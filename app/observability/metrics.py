@@ -1,0 +1,87 @@
+"""Every Prometheus metric of Switchyard, defined once, with bounded labels only.
+
+Labels are drawn from the catalogue and fixed vocabularies (model, provider, route strategy, status class,
+error type, outcome); never a user value or a prompt. Call sites use the ``record_*`` helpers below.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# LLM latencies range from tens of milliseconds (cache hits, tiny models) to minutes (long generations).
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+
+REQUESTS = Counter(
+    "switchyard_requests_total",
+    "Gateway requests by route strategy and outcome.",
+    ["route", "status_class", "outcome"],
+)
+REQUEST_LATENCY = Histogram(
+    "switchyard_request_duration_seconds", "End-to-end request latency.", ["route"], buckets=LATENCY_BUCKETS
+)
+UPSTREAM_LATENCY = Histogram(
+    "switchyard_upstream_duration_seconds",
+    "Latency of one upstream call.",
+    ["model", "provider"],
+    buckets=LATENCY_BUCKETS,
+)
+TTFT = Histogram(
+    "switchyard_time_to_first_token_seconds",
+    "Time to first streamed token.",
+    ["model", "provider"],
+    buckets=LATENCY_BUCKETS,
+)
+TOKENS = Counter(
+    "switchyard_tokens_total", "Tokens by model and direction.", ["model", "provider", "direction"]
+)
+COST = Counter("switchyard_cost_usd_total", "Cost in USD by model.", ["model", "provider"])
+UPSTREAM_ERRORS = Counter(
+    "switchyard_upstream_errors_total",
+    "Failed upstream calls by error type.",
+    ["model", "provider", "error_type"],
+)
+RETRIES = Counter("switchyard_retries_total", "Retries of an upstream call.", ["model", "provider"])
+FALLBACKS = Counter(
+    "switchyard_fallbacks_total", "Moves from a failed model to the next.", ["from_model", "to_model"]
+)
+BREAKER_STATE = Gauge(
+    "switchyard_circuit_breaker_state",
+    "Circuit state per model: 0 closed, 1 half-open, 2 open.",
+    ["model"],
+    multiprocess_mode="max",
+)
+IN_FLIGHT = Gauge("switchyard_requests_in_flight", "Requests being served.", multiprocess_mode="livesum")
+
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def record_upstream_call(
+    model: str, provider: str, seconds: float, input_tokens: int, output_tokens: int, cost: float | None
+) -> None:
+    """A successful upstream call: latency, tokens and cost."""
+    UPSTREAM_LATENCY.labels(model, provider).observe(seconds)
+    TOKENS.labels(model, provider, "input").inc(input_tokens)
+    TOKENS.labels(model, provider, "output").inc(output_tokens)
+    if cost:
+        COST.labels(model, provider).inc(cost)
+
+
+def record_upstream_error(model: str, provider: str, error_type: str) -> None:
+    UPSTREAM_ERRORS.labels(model, provider, error_type).inc()
+
+
+def record_ttft(model: str, provider: str, seconds: float) -> None:
+    TTFT.labels(model, provider).observe(seconds)
+
+
+def record_retry(model: str, provider: str) -> None:
+    RETRIES.labels(model, provider).inc()
+
+
+def record_fallback(from_model: str, to_model: str) -> None:
+    FALLBACKS.labels(from_model, to_model).inc()
+
+
+def set_breaker_state(model: str, state: str) -> None:
+    """``state`` is one of closed, half_open, open."""
+    BREAKER_STATE.labels(model).set(BREAKER_VALUES[state])
