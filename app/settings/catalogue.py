@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.errors import ConfigError
+from app.settings.orchestration import OrchestrationConfig, PipelineConfig, check_references
 
 ProviderKind = Literal["openai", "anthropic", "google", "openai_compatible", "llamacpp"]
 
@@ -82,6 +83,8 @@ class GatewayConfig(_Strict):
 
     models: dict[str, ModelConfig]
     routing: RoutingConfig = RoutingConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     source: str = Field(default="<memory>", exclude=True)
 
     @model_validator(mode="after")
@@ -94,6 +97,11 @@ class GatewayConfig(_Strict):
                     raise ValueError(f"models.{name}.fallbacks names unknown model {fallback!r}")
         if self.routing.default_model and self.routing.default_model not in self.models:
             raise ValueError(f"routing.default_model names unknown model {self.routing.default_model!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _orchestration_references(self) -> GatewayConfig:
+        check_references(self.orchestration, self.pipelines, self.models)
         return self
 
 
