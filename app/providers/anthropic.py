@@ -73,10 +73,11 @@ def to_anthropic_request(request: ChatRequest, target: ModelTarget) -> dict[str,
     }
     if system:
         kwargs["system"] = system
-    if request.temperature is not None:
-        kwargs["temperature"] = request.temperature
-    if request.top_p is not None:
-        kwargs["top_p"] = request.top_p
+    # Recent SDK releases dropped the typed ``temperature``/``top_p`` arguments; the Messages API still
+    # takes them in the body, so they travel as ``extra_body`` whatever the SDK version.
+    sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
+    if sampling:
+        kwargs["extra_body"] = sampling
     if request.stop:
         kwargs["stop_sequences"] = list(request.stop)
     if request.tools:
