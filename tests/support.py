@@ -28,8 +28,13 @@ def fake_models(base_url: str, **overrides: dict[str, Any]) -> dict[str, dict[st
         "claude-3-5-sonnet-20241022": {"provider": "anthropic", "api_base": base_url, "timeout_s": 5, "tier": 4},
         "gemini-2.0-flash": {"provider": "google", "api_base": base_url, "timeout_s": 5, "tier": 2},
         "compat-llama": {
-            "provider": "openai_compatible", "model": "llama3", "api_base": f"{base_url}/v1", "timeout_s": 5,
-            "cost_per_1k_input": 0.0001, "cost_per_1k_output": 0.0002, "tier": 1,
+            "provider": "openai_compatible",
+            "model": "llama3",
+            "api_base": f"{base_url}/v1",
+            "timeout_s": 5,
+            "cost_per_1k_input": 0.0001,
+            "cost_per_1k_output": 0.0002,
+            "tier": 1,
         },
     }
     for name, fields in overrides.items():

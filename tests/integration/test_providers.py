@@ -53,8 +53,9 @@ async def _collect(entry: ModelEntry, request: ChatRequest = REQUEST) -> tuple[s
 
 
 @pytest.mark.parametrize("name", MODELS)
-async def test_complete_reads_content_usage_and_cost(registry: ProviderRegistry, upstream: FakeUpstream,
-                                                     name: str) -> None:
+async def test_complete_reads_content_usage_and_cost(
+    registry: ProviderRegistry, upstream: FakeUpstream, name: str
+) -> None:
     entry = _entry(registry, name)
     upstream.script(entry.target.upstream_model, Reply(text="Hello, world!", input_tokens=11, output_tokens=4))
     completion = await entry.provider.complete(REQUEST, entry.target)
@@ -67,8 +68,9 @@ async def test_complete_reads_content_usage_and_cost(registry: ProviderRegistry,
 
 
 @pytest.mark.parametrize("name", MODELS)
-async def test_parameters_and_system_reach_the_vendor_fields(registry: ProviderRegistry, upstream: FakeUpstream,
-                                                             name: str) -> None:
+async def test_parameters_and_system_reach_the_vendor_fields(
+    registry: ProviderRegistry, upstream: FakeUpstream, name: str
+) -> None:
     entry = _entry(registry, name)
     await entry.provider.complete(REQUEST, entry.target)
     body = upstream.requests[-1].body
@@ -89,21 +91,25 @@ async def test_parameters_and_system_reach_the_vendor_fields(registry: ProviderR
         assert (body["temperature"], body["top_p"], body["stop"]) == (0.5, 0.9, ["STOP"])
 
 
-async def test_keys_are_sent_only_as_the_vendors_auth_header(registry: ProviderRegistry,
-                                                             upstream: FakeUpstream) -> None:
+async def test_keys_are_sent_only_as_the_vendors_auth_header(
+    registry: ProviderRegistry, upstream: FakeUpstream
+) -> None:
     for name in MODELS[:3]:
         entry = _entry(registry, name)
         await entry.provider.complete(REQUEST, entry.target)
     assert [r.api_key for r in upstream.requests] == [
-        TEST_KEYS["OPENAI_API_KEY"], TEST_KEYS["ANTHROPIC_API_KEY"], TEST_KEYS["GEMINI_API_KEY"]]
+        TEST_KEYS["OPENAI_API_KEY"],
+        TEST_KEYS["ANTHROPIC_API_KEY"],
+        TEST_KEYS["GEMINI_API_KEY"],
+    ]
 
 
 @pytest.mark.parametrize("name", MODELS)
-async def test_stream_yields_text_and_ends_with_usage(registry: ProviderRegistry, upstream: FakeUpstream,
-                                                      name: str) -> None:
+async def test_stream_yields_text_and_ends_with_usage(
+    registry: ProviderRegistry, upstream: FakeUpstream, name: str
+) -> None:
     entry = _entry(registry, name)
-    upstream.script(entry.target.upstream_model,
-                    Reply(text="one two three four", input_tokens=7, output_tokens=4))
+    upstream.script(entry.target.upstream_model, Reply(text="one two three four", input_tokens=7, output_tokens=4))
     text, chunks = await _collect(entry)
     assert text == "one two three four"
     assert len([c for c in chunks if c.delta]) >= 2, "the answer must arrive in several chunks"
@@ -124,8 +130,9 @@ async def test_stream_yields_text_and_ends_with_usage(registry: ProviderRegistry
     ],
 )
 @pytest.mark.parametrize("name", MODELS)
-async def test_vendor_errors_map_to_the_error_tree(registry: ProviderRegistry, upstream: FakeUpstream, name: str,
-                                                   reply: Reply, error: type, status: int) -> None:
+async def test_vendor_errors_map_to_the_error_tree(
+    registry: ProviderRegistry, upstream: FakeUpstream, name: str, reply: Reply, error: type, status: int
+) -> None:
     entry = _entry(registry, name)
     upstream.script(entry.target.upstream_model, reply)
     with pytest.raises(error) as info:
@@ -177,8 +184,9 @@ async def test_unreachable_upstream_is_a_connection_error(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-async def test_stream_cut_midway_raises_instead_of_ending_quietly(registry: ProviderRegistry,
-                                                                  upstream: FakeUpstream, name: str) -> None:
+async def test_stream_cut_midway_raises_instead_of_ending_quietly(
+    registry: ProviderRegistry, upstream: FakeUpstream, name: str
+) -> None:
     entry = _entry(registry, name)
     upstream.script(entry.target.upstream_model, Reply(text="a b c d e f g h", cut_after_chunks=2))
     received: list[str] = []

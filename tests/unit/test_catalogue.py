@@ -68,10 +68,13 @@ def test_routing_defaults_are_the_original_design() -> None:
     [
         ("gpt-4o-mini", {"provider": "openai"}, (0.00015, 0.0006), "genai-prices"),
         ("claude-3-5-sonnet-20241022", {"provider": "anthropic"}, (0.003, 0.015), "genai-prices"),
-        ("gpt-4o-mini", {"provider": "openai", "cost_per_1k_input": 1.0, "cost_per_1k_output": 2.0}, (1.0, 2.0),
-         "config"),
-        ("my-llama", {"provider": "openai_compatible", "api_base": "http://127.0.0.1:1/v1"}, (None, None),
-         "unknown"),
+        (
+            "gpt-4o-mini",
+            {"provider": "openai", "cost_per_1k_input": 1.0, "cost_per_1k_output": 2.0},
+            (1.0, 2.0),
+            "config",
+        ),
+        ("my-llama", {"provider": "openai_compatible", "api_base": "http://127.0.0.1:1/v1"}, (None, None), "unknown"),
         ("local", {"provider": "llamacpp"}, (0.0, 0.0), "local"),
     ],
 )

@@ -100,8 +100,7 @@ def test_transport_errors() -> None:
     assert isinstance(timeout, UpstreamTimeoutError) and timeout.status_code == 504
     refused = map_anthropic_error(anthropic.APIConnectionError(request=REQUEST), provider="anthropic", model="m")
     assert isinstance(refused, UpstreamConnectionError) and refused.status_code == 502
-    assert isinstance(map_google_error(httpx.ConnectError("x"), provider="google", model="m"),
-                      UpstreamConnectionError)
+    assert isinstance(map_google_error(httpx.ConnectError("x"), provider="google", model="m"), UpstreamConnectionError)
     assert isinstance(map_google_error(TimeoutError(), provider="google", model="m"), UpstreamTimeoutError)
 
 
@@ -131,8 +130,12 @@ def test_anthropic_in_stream_error_event_maps_by_error_type() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "expected"),
-    [({}, None), ({"Retry-After": "2"}, 2.0), ({"retry-after-ms": "1500"}, 1.5),
-     ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None)],
+    [
+        ({}, None),
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+    ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(headers) == expected

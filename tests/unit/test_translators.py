@@ -17,8 +17,12 @@ from app.settings.catalogue import ModelConfig
 
 TARGET = ModelTarget("alias", "openai", "upstream-id", 12.0, Price(1.0, 2.0, "config"), ModelConfig(provider="openai"))
 REQUEST = ChatRequest(
-    messages=(Message("system", "be brief"), Message("user", "hello"), Message("assistant", "hi"),
-              Message("user", "again")),
+    messages=(
+        Message("system", "be brief"),
+        Message("user", "hello"),
+        Message("assistant", "hi"),
+        Message("user", "again"),
+    ),
     max_tokens=50,
     temperature=0.3,
     top_p=0.9,
@@ -67,44 +71,71 @@ def test_gemini_request_uses_system_instruction_and_model_role() -> None:
 
 
 def test_openai_response_translation() -> None:
-    response = ChatCompletion.model_validate({
-        "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-x",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi!"}}],
-        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
-    })
+    response = ChatCompletion.model_validate(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-x",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi!"}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+        }
+    )
     assert from_openai_response(response) == ("Hi!", Usage(9, 2), "stop", ())
 
 
 def test_openai_usage_only_chunk() -> None:
-    chunk = ChatCompletionChunk.model_validate({
-        "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-    })
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        }
+    )
     assert from_openai_chunk(chunk) == (None, Usage(3, 4))
 
 
 def test_anthropic_response_translation() -> None:
-    message = AnthropicMessage.model_validate({
-        "id": "m1", "type": "message", "role": "assistant", "model": "claude",
-        "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": " there"}],
-        "stop_reason": "max_tokens", "stop_sequence": None,
-        "usage": {"input_tokens": 12, "output_tokens": 5},
-    })
+    message = AnthropicMessage.model_validate(
+        {
+            "id": "m1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude",
+            "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": " there"}],
+            "stop_reason": "max_tokens",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 5},
+        }
+    )
     assert from_anthropic_response(message) == ("Hello there", Usage(12, 5), "length", ())
 
 
 def test_gemini_response_translation() -> None:
-    response = gtypes.GenerateContentResponse.model_validate({
-        "candidates": [{"content": {"role": "model", "parts": [{"text": "Bonjour"}]}, "finish_reason": "STOP"}],
-        "usage_metadata": {"prompt_token_count": 4, "candidates_token_count": 1, "total_token_count": 5},
-    })
+    response = gtypes.GenerateContentResponse.model_validate(
+        {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Bonjour"}]}, "finish_reason": "STOP"}],
+            "usage_metadata": {"prompt_token_count": 4, "candidates_token_count": 1, "total_token_count": 5},
+        }
+    )
     assert from_gemini_response(response) == ("Bonjour", Usage(4, 1), "stop", ())
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("end_turn", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("STOP", "stop"),
-     ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("stop", "stop"), (None, None)],
+    [
+        ("end_turn", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("stop", "stop"),
+        (None, None),
+    ],
 )
 def test_finish_reasons_are_normalised(raw: str | None, expected: str | None) -> None:
     assert normalize_finish_reason(raw) == expected
