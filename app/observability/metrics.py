@@ -6,10 +6,28 @@ error type, outcome); never a user value or a prompt. Call sites use the ``recor
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+from app.observability.multiproc import multiprocess_dir
+
+disable_created_metrics()  # the *_created series double the scrape size and no dashboard uses them
 
 # LLM latencies range from tens of milliseconds (cache hits, tiny models) to minutes (long generations).
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# The first token comes sooner: finer resolution between 100 ms and 3 s, where interactive use lives.
+TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 REQUESTS = Counter(
     "switchyard_requests_total",
@@ -29,11 +47,9 @@ TTFT = Histogram(
     "switchyard_time_to_first_token_seconds",
     "Time to first streamed token.",
     ["model", "provider"],
-    buckets=LATENCY_BUCKETS,
+    buckets=TTFT_BUCKETS,
 )
-TOKENS = Counter(
-    "switchyard_tokens_total", "Tokens by model and direction.", ["model", "provider", "direction"]
-)
+TOKENS = Counter("switchyard_tokens_total", "Tokens by model and direction.", ["model", "provider", "direction"])
 COST = Counter("switchyard_cost_usd_total", "Cost in USD by model.", ["model", "provider"])
 UPSTREAM_ERRORS = Counter(
     "switchyard_upstream_errors_total",
@@ -41,9 +57,7 @@ UPSTREAM_ERRORS = Counter(
     ["model", "provider", "error_type"],
 )
 RETRIES = Counter("switchyard_retries_total", "Retries of an upstream call.", ["model", "provider"])
-FALLBACKS = Counter(
-    "switchyard_fallbacks_total", "Moves from a failed model to the next.", ["from_model", "to_model"]
-)
+FALLBACKS = Counter("switchyard_fallbacks_total", "Moves from a failed model to the next.", ["from_model", "to_model"])
 BREAKER_STATE = Gauge(
     "switchyard_circuit_breaker_state",
     "Circuit state per model: 0 closed, 1 half-open, 2 open.",
@@ -62,7 +76,7 @@ def record_upstream_call(
     UPSTREAM_LATENCY.labels(model, provider).observe(seconds)
     TOKENS.labels(model, provider, "input").inc(input_tokens)
     TOKENS.labels(model, provider, "output").inc(output_tokens)
-    if cost:
+    if cost is not None:  # unknown price: no cost series rather than a misleading 0
         COST.labels(model, provider).inc(cost)
 
 
@@ -85,3 +99,18 @@ def record_fallback(from_model: str, to_model: str) -> None:
 def set_breaker_state(model: str, state: str) -> None:
     """``state`` is one of closed, half_open, open."""
     BREAKER_STATE.labels(model).set(BREAKER_VALUES[state])
+
+
+def render() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric (summed over workers in multiprocess mode)."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int | None = None) -> None:
+    """On worker exit in multiprocess mode: drop the worker's live gauges (requests in flight)."""
+    if multiprocess_dir():
+        _multiprocess.mark_process_dead(pid or os.getpid())

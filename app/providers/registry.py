@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from app.errors import ModelNotFoundError
+from app.observability.instrumented import instrument
+from app.observability.logging import register_secret
 from app.pricing import resolve_price
 from app.providers.base import ModelTarget, Provider
 from app.settings.catalogue import GatewayConfig, ModelConfig
@@ -109,6 +111,7 @@ class ProviderRegistry:
             )
             key_env = key_env_of(model)
             api_key = env.get(key_env) if key_env else None
+            register_secret(api_key)  # never logged, whatever an SDK error message says
             if model.provider in KEY_REQUIRED and not api_key:
                 entries[name] = ModelEntry(target, None, f"environment variable {key_env} is not set")
                 continue
@@ -116,7 +119,7 @@ class ProviderRegistry:
             provider = by_endpoint.get(endpoint)
             if provider is None:
                 try:
-                    provider = factories[model.provider](model, api_key)
+                    provider = instrument(factories[model.provider](model, api_key))
                 except ImportError as exc:
                     reason = f"provider {model.provider} needs an optional dependency ({exc.name or exc})"
                     entries[name] = ModelEntry(target, None, reason)

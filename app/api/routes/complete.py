@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import GatewayDep
+from app.observability.context import annotate, annotate_outcome
 from app.orchestration.result import Outcome
 from app.routing.base import RouteDecision, RouteInput
 from app.schemas.complete import CompleteRequest, CompleteResponse, RouteInfo, Tokens
@@ -54,6 +55,8 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
             models=tuple(body.models or ()),
         )
     )
+    annotate(route=decision.strategy)
     outcome = await gateway.run(decision, request)
+    annotate_outcome(outcome, request)
     response.headers["x-switchyard-route"] = f"{decision.strategy}; model={outcome.completion.model}"
     return to_response(outcome, decision)

@@ -1,0 +1,97 @@
+"""A ``Provider`` wrapper that records every upstream call: latency, tokens, cost, errors and, for
+streams, time to first token. The registry wraps each provider it builds, so this is the one place where
+``record_upstream_call`` / ``record_upstream_error`` / ``record_ttft`` are called; orchestration records only
+retries, fallbacks and breaker state.
+
+A call cancelled by its caller (the loser of a race, a client that went away) is not an upstream error
+and records nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from app.domain import ChatRequest, Completion, StreamChunk, Usage
+from app.errors import GatewayError
+from app.observability import metrics
+from app.observability.context import current
+from app.providers.base import ModelTarget, Provider
+
+
+def _error_type(exc: Exception) -> str:
+    return exc.error_type if isinstance(exc, GatewayError) else "internal_error"
+
+
+class InstrumentedProvider:
+    """Delegates to ``inner`` and records metrics; other attributes pass through."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
+        started = time.perf_counter()
+        try:
+            completion = await self.inner.complete(request, target)
+        except Exception as exc:
+            metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
+            raise
+        usage = completion.usage
+        metrics.record_upstream_call(
+            target.name,
+            target.provider,
+            time.perf_counter() - started,
+            usage.input_tokens,
+            usage.output_tokens,
+            completion.cost,
+        )
+        return completion
+
+    async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
+        started = time.perf_counter()
+        first = True
+        usage: Usage | None = None
+        chunks = self.inner.stream(request, target)
+        try:
+            async for chunk in chunks:
+                if first and (chunk.delta or chunk.tool_calls):
+                    first = False
+                    ttft = time.perf_counter() - started
+                    metrics.record_ttft(target.name, target.provider, ttft)
+                    ctx = current()
+                    if ctx is not None and ctx.ttft_ms is None:
+                        ctx.ttft_ms = ttft * 1000.0
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                yield chunk
+        except Exception as exc:
+            metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
+            raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:  # close the upstream stream when our consumer stops early
+                await aclose()
+        usage = usage or Usage()
+        metrics.record_upstream_call(
+            target.name,
+            target.provider,
+            time.perf_counter() - started,
+            usage.input_tokens,
+            usage.output_tokens,
+            target.price.cost(usage.input_tokens, usage.output_tokens),
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def instrument(provider: Provider) -> Provider:
+    """``provider`` wrapped once (wrapping an already instrumented provider returns it unchanged)."""
+    if isinstance(provider, InstrumentedProvider):
+        return provider
+    return InstrumentedProvider(provider)  # type: ignore[return-value]

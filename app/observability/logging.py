@@ -1,0 +1,125 @@
+"""JSON log lines for Switchyard and uvicorn, with the request id and without secrets.
+
+Every record becomes one JSON object on one line: ``ts``, ``level``, ``logger``, ``msg``, ``request_id``
+(from the current request, when there is one) and any ``extra={"fields": {...}}`` merged in. As a safety net
+the final line is scrubbed of secret values: environment variables named like keys, tokens or passwords,
+values registered with ``register_secret`` (the provider keys the registry loaded), and common key shapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import orjson
+
+from app.observability.context import current_request_id
+
+REDACTED = "[REDACTED]"
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+# OpenAI/Anthropic style (sk-..., sk-ant-...), Google API keys (AIza...), and bearer tokens.
+SECRET_SHAPES = re.compile(r"sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,}|(?<=Bearer )[A-Za-z0-9._\-]{12,}")
+MIN_SECRET_LEN = 8
+
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Never let ``value`` appear in a log line (short values are ignored: they would redact words)."""
+    if value and len(value) >= MIN_SECRET_LEN:
+        _secrets.add(value)
+
+
+def register_env_secrets(env: Mapping[str, str] | None = None) -> None:
+    """Register the values of environment variables whose names look like keys, tokens or passwords."""
+    for name, value in (os.environ if env is None else env).items():
+        if SECRET_NAME.search(name):
+            register_secret(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every key-shaped string replaced."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return SECRET_SHAPES.sub(REDACTED, text)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        if request_id:
+            payload["request_id"] = request_id
+        fields = getattr(record, "fields", None)
+        if fields:
+            payload.update(fields)
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return redact(orjson.dumps(payload, default=str).decode())
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (survives pytest's capture swapping streams)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+_MARK = "_switchyard_json"
+
+
+def configure_logging(level: str | int = "info", handler: logging.Handler | None = None) -> logging.Handler:
+    """Send the ``switchyard`` loggers to one JSON handler (stderr by default); idempotent.
+
+    Records still propagate, so test tools that listen on the root logger keep working.
+    """
+    logger = logging.getLogger("switchyard")
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    logger.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
+    register_env_secrets()
+    for existing in logger.handlers:
+        if getattr(existing, _MARK, False) and handler is None:
+            return existing
+    if handler is None:
+        handler = StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    setattr(handler, _MARK, True)
+    logger.addHandler(handler)
+    return handler
+
+
+def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for ``uvicorn.run(log_config=...)``: uvicorn's own messages as JSON
+    too (its access log is redundant with ours: pass ``access_log=False``)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.observability.logging.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "app.observability.logging.StderrHandler", "formatter": "json"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }

@@ -1,0 +1,162 @@
+"""Pure-ASGI request observability: request id, in-flight gauge, request metrics and one JSON log line.
+
+For each HTTP request the middleware takes the id from ``x-request-id`` (when it is a sane token) or makes
+one, returns it in the response header, makes a ``RequestContext`` current (routes fill it with
+``annotate``), and at the end counts the request by route strategy, status class and outcome, observes its
+latency and logs one line on the ``switchyard.access`` logger. Infrastructure paths (``/health``, ``/ready``,
+``/metrics``) are neither counted nor logged above DEBUG, so probes and scrapes do not drown the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability import metrics
+from app.observability.context import RequestContext, bind, unbind
+
+log = logging.getLogger("switchyard.access")
+
+HEADER = b"x-request-id"
+VALID_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+NO_ROUTE = "none"
+STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+ERROR_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _error_type_from_body(body: bytes) -> str | None:
+    """The ``error.type`` of one of our JSON error bodies (only values shaped like our error types)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) and ERROR_TYPE.fullmatch(kind) else None
+
+
+def outcome_of(status: int, ctx: RequestContext) -> str:
+    """``success``, or the error type (from ``annotate(error_type=...)`` or the error body)."""
+    if ctx.error_type:
+        return ctx.error_type
+    if status < 400:
+        return "success"
+    return "internal_error" if status >= 500 else "http_error"
+
+
+class ObservabilityMiddleware:
+    """Wrap the app; cheap on the hot path (metric children are cached per label set)."""
+
+    def __init__(self, app: ASGIApp, log_prompts: bool = False, quiet_paths: Iterable[str] = QUIET_PATHS) -> None:
+        self.app = app
+        self.log_prompts = log_prompts
+        self.quiet_paths = frozenset(quiet_paths)
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                if VALID_ID.fullmatch(value):
+                    request_id = value.decode("ascii")
+                break
+        if request_id is None:
+            request_id = new_request_id()
+        header = (HEADER, request_id.encode("ascii"))
+        ctx = RequestContext(request_id, self.log_prompts)
+        status = 0
+        error_body = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, error_body
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+                error_body = status >= 400
+            elif error_body and kind == "http.response.body":
+                error_body = False
+                if ctx.error_type is None:
+                    ctx.error_type = _error_type_from_body(message.get("body", b""))
+            await send(message)
+
+        token = bind(ctx)
+        metrics.IN_FLIGHT.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:
+            if status < 400:  # the error escaped before (or after) the answer started
+                status = 500 if status == 0 else status
+                ctx.error_type = ctx.error_type or (
+                    "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal_error"
+                )
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.IN_FLIGHT.dec()
+            unbind(token)
+            self._finish(scope, ctx, status, seconds)
+
+    def _finish(self, scope: Scope, ctx: RequestContext, status: int, seconds: float) -> None:
+        path = scope["path"]
+        if path in self.quiet_paths:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("request", extra={"fields": self._fields(scope, ctx, status, seconds, "success")})
+            return
+        route = ctx.route or NO_ROUTE
+        outcome = outcome_of(status, ctx)
+        key = (route, STATUS_CLASSES[min(status // 100, 5)], outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = metrics.REQUESTS.labels(*key)
+        counter.inc()
+        histogram = self._latency.get(route)
+        if histogram is None:
+            histogram = self._latency[route] = metrics.REQUEST_LATENCY.labels(route)
+        histogram.observe(seconds)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"fields": self._fields(scope, ctx, status, seconds, outcome)})
+
+    def _fields(self, scope: Scope, ctx: RequestContext, status: int, seconds: float, outcome: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "outcome": outcome,
+            "latency_ms": round(seconds * 1000.0, 3),
+            "route": ctx.route,
+            "model": ctx.model,
+            "provider": ctx.provider,
+            "input_tokens": ctx.input_tokens,
+            "output_tokens": ctx.output_tokens,
+            "cost": ctx.cost,
+        }
+        if ctx.fallbacks:
+            fields["fallbacks"] = ctx.fallbacks
+        if ctx.stream is not None:
+            fields["stream"] = ctx.stream
+        if ctx.ttft_ms is not None:
+            fields["ttft_ms"] = round(ctx.ttft_ms, 3)
+        if self.log_prompts:
+            fields["prompt"] = ctx.prompt
+            fields["answer"] = ctx.answer
+        return fields
