@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from app.domain import ChatRequest
 from app.orchestration.executor import Executor
-from app.orchestration.parallel import race
+from app.orchestration.options import RunOptions
 from app.orchestration.result import Outcome
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
@@ -29,7 +29,7 @@ class Gateway:
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Gateway:
         config = load_config(settings.config)
         registry = ProviderRegistry.build(config, env)
-        return cls(settings, config, registry, Executor(registry))
+        return cls(settings, config, registry, Executor(registry, config.orchestration))
 
     def catalogue(self) -> CatalogueView:
         """What routing may know of each model, availability included."""
@@ -43,17 +43,18 @@ class Gateway:
                 cost_per_1k_input=target.price.input_per_1k,
                 cost_per_1k_output=target.price.output_per_1k,
                 fallbacks=target.config.fallbacks,
-                unavailable_reason=entry.unavailable_reason,
+                unavailable_reason=entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name),
             )
         return view
 
     def plan(self, inp: RouteInput) -> RouteDecision:
         return route(inp, self.catalogue(), self.config.routing)
 
-    async def run(self, decision: RouteDecision, request: ChatRequest) -> Outcome:
-        if decision.strategy == "parallel":
-            return await race(self.registry, decision.models, request)
-        return await self.executor.run(decision, request)
+    async def run(
+        self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None
+    ) -> Outcome:
+        """Execute a plan: fallbacks/hedging or a parallel strategy, within the request's deadline."""
+        return await self.executor.execute(decision, request, options)
 
     async def aclose(self) -> None:
         await self.registry.aclose()

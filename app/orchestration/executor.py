@@ -1,42 +1,166 @@
-"""The single-answer path: call the planned models in order, falling back on errors where that helps."""
+"""The orchestrator: deadlines, fallbacks with retries, hedging, and dispatch to the parallel strategies.
+
+``Executor.execute`` is the entry point used by ``Gateway.run``. Every strategy shares one ``ModelCaller``
+(breaker, per-call timeout, retries) and records every call in a per-request ``Ledger``, so the response's
+totals include losers, failed retries' timeouts and judges.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
-from app.domain import ChatRequest
-from app.errors import AllModelsFailedError, Failure, GatewayError, UpstreamError
-from app.orchestration.result import Outcome
+from app.domain import ChatRequest, Completion
+from app.errors import (
+    DeadlineExceededError,
+    ModelNotFoundError,
+    NoModelAvailableError,
+    UpstreamError,
+)
+from app.observability.metrics import record_fallback, set_breaker_state
+from app.orchestration.attempt import ModelCaller, Sleep
+from app.orchestration.breaker import BreakerBoard
+from app.orchestration.deadline import Clock, Deadline, request_timeout, within
+from app.orchestration.hedge import hedge_delay, hedged
+from app.orchestration.latency import LatencyTracker
+from app.orchestration.options import RunOptions
+from app.orchestration.parallel import all_failed
+from app.orchestration.result import Ledger, Outcome
+from app.orchestration.retry import RetryPolicy, Uniform
+from app.orchestration.strategies import run_all, run_consensus, run_race, run_vote
 from app.providers.registry import ProviderRegistry
 from app.routing.base import RouteDecision
+from app.settings.orchestration import OrchestrationConfig
 
 log = logging.getLogger(__name__)
+
+
+def unique(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
 
 
 class Executor:
     """Runs a ``RouteDecision`` against the provider registry."""
 
-    def __init__(self, registry: ProviderRegistry) -> None:
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        config: OrchestrationConfig | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        uniform: Uniform = random.uniform,
+        sleep: Sleep = asyncio.sleep,
+        breakers: BreakerBoard | None = None,
+    ) -> None:
         self.registry = registry
+        self.config = config or OrchestrationConfig()
+        self.clock = clock
+        self.breakers = breakers or BreakerBoard(self.config.breaker, clock, on_change=set_breaker_state)
+        self.latencies = LatencyTracker()
+        self.caller = ModelCaller(
+            registry,
+            RetryPolicy.from_config(self.config),
+            self.breakers,
+            self.latencies,
+            uniform=uniform,
+            sleep=sleep,
+        )
+
+    # -- entry points -----------------------------------------------------------------------------------
+
+    async def execute(
+        self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None
+    ) -> Outcome:
+        """Run ``decision`` within the request's deadline (504 when it passes, with every call in flight
+        cancelled and awaited)."""
+        options = options or RunOptions()
+        deadline = Deadline.after(request_timeout(options.timeout_s, self.config), self.clock)
+        ledger = Ledger()
+        work = self._dispatch(decision, request, options, deadline, ledger)
+        return await self.guarded(deadline, ledger, lambda: work)
 
     async def run(self, decision: RouteDecision, request: ChatRequest) -> Outcome:
-        """First model that answers wins; a non-fallback error (an invalid request) is raised at once."""
-        failures: list[Failure] = []
-        last_error: GatewayError | None = None
-        for name in decision.models:
-            entry = self.registry.entry(name)
-            if entry.provider is None:
-                continue
+        """The single-answer path with the default deadline (kept for callers of the first version)."""
+        return await self.execute(decision, request)
+
+    async def guarded(self, deadline: Deadline, ledger: Ledger, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """``within(deadline, work)``, adding the failures so far to a deadline error."""
+        try:
+            return await within(deadline, work)
+        except DeadlineExceededError as exc:
+            exc.details["failures"] = [f.to_dict() for f in ledger.failures]
+            exc.details["retries"] = ledger.retries
+            raise
+
+    # -- strategies ---------------------------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        decision: RouteDecision,
+        request: ChatRequest,
+        options: RunOptions,
+        deadline: Deadline,
+        ledger: Ledger,
+    ) -> Outcome:
+        models = unique(decision.models)
+        if decision.strategy == "parallel":
+            strategy = options.strategy or "race"
+            if strategy == "race":
+                return await run_race(self.caller, models, request, deadline, ledger)
+            if strategy == "all":
+                return await run_all(self.caller, models, request, deadline, ledger)
+            selector = options.selector or self.config.consensus_selector
+            if strategy == "consensus":
+                return await run_consensus(self.caller, models, request, deadline, ledger, selector)
+            judge = self.judge_for(options.judge, models)
+            return await run_vote(self.caller, models, request, deadline, ledger, judge, selector)
+        chain = self.chain(models)
+        if options.hedge is not None and len(chain) > 1:
+            delay = hedge_delay(chain[0], options.hedge, self.config, self.latencies)
+            completion, report = await hedged(self.caller, chain, request, deadline, ledger, delay)
+            return ledger.outcome(completion, strategy="hedge", hedge=report)
+        completion = await self.run_chain(chain, request, deadline, ledger)
+        return ledger.outcome(completion, strategy="fallback")
+
+    def chain(self, models: Sequence[str]) -> tuple[str, ...]:
+        """The plan's models then the configured ``default_fallbacks``, skipping models that cannot be
+        used (no provider, open circuit) among the added ones."""
+        extra = [
+            n for n in self.config.default_fallbacks if self.registry.is_available(n) and not self.breakers.is_open(n)
+        ]
+        return unique([*models, *extra])
+
+    def judge_for(self, requested: str | None, models: Sequence[str]) -> str:
+        """The judge: the request's, else ``orchestration.judge_model``, else the first candidate."""
+        judge = requested or self.config.judge_model or models[0]
+        if judge not in self.registry:
+            raise ModelNotFoundError(f"judge model {judge!r} is not in the catalogue", model=judge)
+        if not self.registry.is_available(judge):
+            reason = self.registry.entry(judge).unavailable_reason
+            raise NoModelAvailableError(f"judge model {judge!r} is unavailable: {reason}", model=judge)
+        return judge
+
+    async def run_chain(
+        self, models: Sequence[str], request: ChatRequest, deadline: Deadline | None, ledger: Ledger
+    ) -> Completion:
+        """Try ``models`` in order (each with its retries); the first answer wins. An error that another
+        model cannot help with (an invalid request) is raised at once."""
+        errors: list[UpstreamError] = []
+        previous: str | None = None
+        for name in models:
+            if previous is not None:
+                record_fallback(previous, name)
             try:
-                completion = await entry.provider.complete(request, entry.target)
+                return await self.caller.complete(name, request, deadline, ledger)
             except UpstreamError as exc:
-                failures.append(Failure.from_error(name, entry.target.provider, exc))
-                last_error = exc
+                errors.append(exc)
                 if not exc.fallback_ok:
                     raise
                 log.info("model %s failed (%s); trying the next", name, exc.error_type)
-                continue
-            return Outcome(completion, tuple(failures))
-        if len(failures) == 1 and last_error is not None:
-            raise last_error
-        raise AllModelsFailedError("every candidate model failed", failures)
+                previous = name
+        if not errors:
+            raise NoModelAvailableError("no model to call")
+        raise all_failed(ledger.failures, errors, "tried")

@@ -1,38 +1,78 @@
-"""Several models at once. ``race``: the first *successful* answer wins and the rest are cancelled."""
+"""Several models at once, under structured concurrency (``asyncio.TaskGroup``).
+
+``race``: the first *successful* answer wins; the other calls are cancelled and awaited (a failed call does
+not end the race). ``gather``: every model answers or fails; all answers and failures are kept.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from app.domain import ChatRequest, Completion
 from app.errors import AllModelsFailedError, Failure, UpstreamError
-from app.orchestration.result import Outcome
-from app.providers.registry import ProviderRegistry
+from app.orchestration.attempt import ModelCaller
+from app.orchestration.deadline import Deadline
+from app.orchestration.result import Ledger
 
 
-async def race(registry: ProviderRegistry, models: tuple[str, ...], request: ChatRequest) -> Outcome:
-    """First successful completion wins; the others are cancelled and awaited; 502 if all fail."""
-    failures: list[Failure] = []
-    tasks: dict[asyncio.Task[Completion], str] = {}
-    for name in models:
-        entry = registry.entry(name)
-        if entry.provider is not None:
-            tasks[asyncio.create_task(entry.provider.complete(request, entry.target), name=name)] = name
-    pending = set(tasks)
-    try:
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = task.exception()
-                if error is None:
-                    return Outcome(task.result(), tuple(failures))
-                if not isinstance(error, UpstreamError):
-                    raise error
-                entry = registry.entry(tasks[task])
-                failures.append(Failure.from_error(entry.target.name, entry.target.provider, error))
-        raise AllModelsFailedError("every model in the race failed", failures)
-    finally:
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+def all_failed(failures: Sequence[Failure], errors: Sequence[UpstreamError], what: str) -> UpstreamError:
+    """The error for "every model failed": a lone error as is; a bad request every model rejected as that
+    400; otherwise ``AllModelsFailedError`` (502, or the common 429/503/504) listing each failure."""
+    if len(errors) == 1:
+        return errors[0]
+    if errors and all(not e.fallback_ok for e in errors):
+        return errors[0]
+    return AllModelsFailedError(f"every model {what} failed", list(failures))
+
+
+async def race(
+    caller: ModelCaller, models: Sequence[str], request: ChatRequest, deadline: Deadline | None, ledger: Ledger
+) -> Completion:
+    """The first successful completion; the rest are cancelled and awaited; raises if all fail."""
+    winner: Completion | None = None
+    errors: list[UpstreamError] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run(name: str) -> None:
+        nonlocal winner
+        try:
+            completion = await caller.complete(name, request, deadline, ledger)
+        except UpstreamError as exc:
+            errors.append(exc)
+            return
+        if winner is None:
+            winner = completion
+            me = asyncio.current_task()
+            for task in tasks:
+                if task is not me:
+                    task.cancel()
+
+    async with asyncio.TaskGroup() as group:
+        for name in models:
+            tasks.append(group.create_task(run(name), name=f"race:{name}"))
+    if winner is None:
+        raise all_failed(ledger.failures, errors, "in the race")
+    return winner
+
+
+async def gather(
+    caller: ModelCaller, models: Sequence[str], request: ChatRequest, deadline: Deadline | None, ledger: Ledger
+) -> list[Completion]:
+    """Every model's completion, in the order of ``models``; failures land in ``ledger.failures``.
+    Raises only when no model answered."""
+    results: dict[str, Completion] = {}
+    errors: list[UpstreamError] = []
+
+    async def run(name: str) -> None:
+        try:
+            results[name] = await caller.complete(name, request, deadline, ledger)
+        except UpstreamError as exc:
+            errors.append(exc)
+
+    async with asyncio.TaskGroup() as group:
+        for name in models:
+            group.create_task(run(name), name=f"all:{name}")
+    if not results:
+        raise all_failed(ledger.failures, errors, "asked")
+    return [results[name] for name in models if name in results]

@@ -1,0 +1,172 @@
+"""Calling one model: circuit breaker, per-call timeout and retries with backoff. Reusable by every
+strategy (and by streaming for the phase before the first chunk) through ``ModelCaller.attempt``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.domain import ChatRequest, Completion, Usage
+from app.errors import (
+    CapacityError,
+    Failure,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from app.observability.metrics import record_retry, record_upstream_error
+from app.orchestration.breaker import BreakerBoard, CircuitOpenError, counts_as_failure
+from app.orchestration.deadline import Deadline
+from app.orchestration.latency import LatencyTracker
+from app.orchestration.result import Charge, Ledger
+from app.orchestration.retry import RetryPolicy, Uniform, retry_delay
+from app.providers.registry import ModelEntry, ProviderRegistry
+from app.tokens import estimate_tokens
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+Operation = Callable[[ModelEntry], Awaitable[T]]
+
+
+class ModelUnavailableError(UpstreamUnavailableError):
+    """The model has no usable provider (no key, missing runtime)."""
+
+    error_type = "model_unavailable"
+    retryable = False
+
+
+class ModelBusyError(UpstreamUnavailableError):
+    """A local model's bounded queue is full; another model may take the request."""
+
+    error_type = "capacity_exceeded"
+    retryable = False
+
+
+def prompt_tokens(request: ChatRequest) -> int:
+    """Estimated input tokens of ``request`` (for calls cut off before the provider reported usage)."""
+    return estimate_tokens(" ".join(m.content for m in request.messages))
+
+
+class ModelCaller:
+    """Makes one model's call with the breaker, its ``timeout_s`` and retries, recording into a ledger."""
+
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        policy: RetryPolicy,
+        breakers: BreakerBoard,
+        latencies: LatencyTracker | None = None,
+        *,
+        uniform: Uniform = random.uniform,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.registry, self.policy, self.breakers = registry, policy, breakers
+        self.latencies = latencies or LatencyTracker()
+        self.uniform, self.sleep = uniform, sleep
+
+    async def complete(self, name: str, request: ChatRequest, deadline: Deadline | None, ledger: Ledger) -> Completion:
+        """One model's completion, added to ``ledger``; on failure the model's last error is recorded
+        in ``ledger.failures`` and raised."""
+
+        async def call(entry: ModelEntry) -> Completion:
+            assert entry.provider is not None
+            return await entry.provider.complete(request, entry.target)
+
+        completion = await self.attempt(name, call, deadline, ledger, input_tokens=prompt_tokens(request))
+        ledger.completions.append(completion)
+        self.latencies.observe(name, completion.latency_ms / 1000.0)
+        return completion
+
+    async def attempt(
+        self,
+        name: str,
+        operation: Operation[T],
+        deadline: Deadline | None,
+        ledger: Ledger,
+        *,
+        input_tokens: int = 0,
+    ) -> T:
+        """Run ``operation(entry)`` for model ``name`` under its breaker and ``timeout_s``, retrying
+        retryable errors with jittered backoff while the deadline allows. Raises the last
+        ``UpstreamError`` (recorded as this model's ``Failure``); a cancelled or timed-out call is
+        recorded as a ``Charge`` of ``input_tokens`` estimated input tokens."""
+        entry = self.registry.entry(name)
+        target = entry.target
+        try:
+            if entry.provider is None:
+                raise ModelUnavailableError(
+                    f"model {name} is unavailable: {entry.unavailable_reason}",
+                    provider=target.provider,
+                    model=name,
+                )
+            return await self._attempts(entry, operation, deadline, ledger, input_tokens)
+        except UpstreamError as exc:
+            ledger.failures.append(Failure.from_error(name, target.provider, exc))
+            raise
+
+    async def _attempts(
+        self, entry: ModelEntry, operation: Operation[T], deadline: Deadline | None, ledger: Ledger, tokens: int
+    ) -> T:
+        target = entry.target
+        breaker = self.breakers.get(target.name)
+        last_error: UpstreamError | None = None
+        retry = 0
+        while True:
+            if not breaker.allow():
+                if last_error is not None:
+                    raise last_error  # the circuit opened while we were retrying
+                raise CircuitOpenError(
+                    f"circuit open for model {target.name}; retry in {breaker.retry_in:.1f}s",
+                    provider=target.provider,
+                    model=target.name,
+                )
+            ledger.attempted(target.name)
+            try:
+                try:
+                    async with asyncio.timeout(target.timeout_s):
+                        result = await operation(entry)
+                except TimeoutError:
+                    raise UpstreamTimeoutError(
+                        f"{target.provider} did not answer within {target.timeout_s:g}s",
+                        provider=target.provider,
+                        model=target.name,
+                    ) from None
+                except CapacityError as exc:
+                    raise ModelBusyError(exc.message, provider=target.provider, model=target.name) from exc
+            except asyncio.CancelledError:
+                breaker.release()
+                self._charge(ledger, entry, tokens, "cancelled")
+                raise
+            except UpstreamError as exc:
+                record_upstream_error(target.name, target.provider, exc.error_type)
+                if counts_as_failure(exc):
+                    breaker.record_failure()
+                else:
+                    breaker.release()
+                if isinstance(exc, UpstreamTimeoutError):
+                    self._charge(ledger, entry, tokens, "timeout")
+                last_error = exc
+                remaining = deadline.remaining() if deadline is not None else None
+                delay = retry_delay(exc, retry, self.policy, remaining, self.uniform)
+                if delay is None:
+                    raise
+                log.info("retrying %s in %.2fs after %s", target.name, delay, exc.error_type)
+                record_retry(target.name, target.provider)
+                ledger.retries += 1
+                retry += 1
+                await self.sleep(delay)
+                continue
+            breaker.record_success()
+            return result
+
+    @staticmethod
+    def _charge(ledger: Ledger, entry: ModelEntry, tokens: int, reason: str) -> None:
+        target = entry.target
+        usage = Usage(tokens, 0)
+        cost = target.price.cost(tokens, 0)
+        ledger.charges.append(Charge(target.name, target.provider, usage, cost, reason))
