@@ -8,7 +8,7 @@ from typing import Literal
 
 from app.domain import ChatRequest
 
-RoutingMode = Literal["auto", "specific", "parallel", "task"]
+RoutingMode = Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,11 +16,11 @@ class RouteInput:
     """What the client asked for: the request plus its routing choice."""
 
     request: ChatRequest
-    mode: str = "auto"
+    mode: str = "auto"  # one of RoutingMode
     model: str | None = None
     task_type: str | None = None
     models: tuple[str, ...] = ()
-    max_cost: float | None = None
+    max_cost: float | None = None  # USD budget for the cost router
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,72 +1,51 @@
-"""Complexity routing with the original design's semantics: complex reasoning beats code beats simple."""
+"""Complexity routing with the original design's semantics: complex reasoning beats code beats simple.
+
+Fixed flaws of the original: keywords match whole words ("prefix" is not "fix"), fenced or recognisable code
+counts as code, long prompts count as complex, and keywords and thresholds come from ``routing.complexity``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.routing.features import has_fenced_code, keyword_hits, word_count
-from app.settings.catalogue import ComplexityTargets
+from app.routing.features import Features, keyword_hits
+from app.settings.routing import ComplexityConfig
 
-COMPLEX_KEYWORDS: tuple[str, ...] = (
-    "analyze",
-    "analyse",
-    "explain why",
-    "compare",
-    "evaluate",
-    "reason",
-    "prove",
-    "derive",
-    "step by step",
-    "trade-offs",
-    "tradeoffs",
-    "critique",
-    "strategy",
-    "architecture",
-    "implications",
-)
-CODE_KEYWORDS: tuple[str, ...] = (
-    "code",
-    "function",
-    "implement",
-    "debug",
-    "refactor",
-    "fix",
-    "bug",
-    "python",
-    "javascript",
-    "typescript",
-    "sql",
-    "algorithm",
-    "class",
-    "compile",
-    "stack trace",
-    "regex",
-    "api",
-)
-LONG_PROMPT_WORDS = 300
+LEVELS: tuple[str, ...] = ("simple", "code", "complex")
 
 
 @dataclass(frozen=True, slots=True)
 class ComplexityVerdict:
-    level: str  # "complex" | "code" | "simple"
+    """``level`` is simple, code or complex; ``score`` orders prompts (level first, then length) so that
+    a threshold on it trades cost for quality (used by the benchmark's curves)."""
+
+    level: str
     reason: str
+    score: float = 0.0
 
 
-def classify_complexity(text: str, long_prompt_words: int = LONG_PROMPT_WORDS) -> ComplexityVerdict:
+def _score(level: str, tokens: int, config: ComplexityConfig) -> float:
+    return LEVELS.index(level) + min(tokens / config.long_prompt_tokens, 1.0) * 0.999
+
+
+def classify_complexity(features: Features, config: ComplexityConfig | None = None) -> ComplexityVerdict:
     """Classify a prompt; complex reasoning wins over code, code over simple."""
-    complex_hits = keyword_hits(text, COMPLEX_KEYWORDS)
+    config = config or ComplexityConfig()
+    text, tokens = features.text, features.tokens
+    complex_hits = keyword_hits(text, config.all_complex_keywords)
     if complex_hits:
-        return ComplexityVerdict("complex", f"reasoning keywords: {', '.join(complex_hits[:3])}")
-    words = word_count(text)
-    if words >= long_prompt_words:
-        return ComplexityVerdict("complex", f"long prompt: {words} words")
-    if has_fenced_code(text):
-        return ComplexityVerdict("code", "fenced code block")
-    code_hits = keyword_hits(text, CODE_KEYWORDS)
+        reason = f"reasoning keywords: {', '.join(complex_hits[:3])}"
+        return ComplexityVerdict("complex", reason, _score("complex", tokens, config))
+    if tokens >= config.long_prompt_tokens:
+        reason = f"long prompt: ~{tokens} tokens >= {config.long_prompt_tokens}"
+        return ComplexityVerdict("complex", reason, _score("complex", tokens, config))
+    if features.code:
+        reason = "fenced code block" if features.fenced_code else "source code in prompt"
+        return ComplexityVerdict("code", reason, _score("code", tokens, config))
+    code_hits = keyword_hits(text, config.all_code_keywords)
     if code_hits:
-        return ComplexityVerdict("code", f"code keywords: {', '.join(code_hits[:3])}")
-    return ComplexityVerdict("simple", f"no complexity signals ({words} words)")
-
-
-def complexity_target(verdict: ComplexityVerdict, targets: ComplexityTargets) -> str:
-    return {"complex": targets.complex, "code": targets.code}.get(verdict.level, targets.simple)
+        reason = f"code keywords: {', '.join(code_hits[:3])}"
+        return ComplexityVerdict("code", reason, _score("code", tokens, config))
+    return ComplexityVerdict(
+        "simple", f"no complexity signals (~{tokens} tokens)", _score("simple", tokens, config)
+    )

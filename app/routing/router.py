@@ -1,12 +1,21 @@
-"""The routing entry point: dispatch on the requested mode, then skip unavailable models."""
+"""The routing entry point: resolve the strategy, run it, then skip unavailable models.
+
+``routing`` values: ``specific`` (the named model and its fallbacks), ``parallel``, ``task``, ``cost``,
+``complexity``, ``rules`` and ``auto``. ``auto`` resolves, in order: a ``model`` means specific; a
+``task_type`` means task (as in the original service); a ``max_cost`` means cost; then the first matching
+rule; else ``routing.auto`` (complexity unless configured).
+"""
 
 from __future__ import annotations
 
 from app.errors import InvalidRequestError, ModelNotFoundError, NoModelAvailableError
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput, Skipped
-from app.routing.complexity import classify_complexity, complexity_target
-from app.routing.task import detect_task
-from app.settings.catalogue import RoutingConfig
+from app.routing.complexity import classify_complexity
+from app.routing.cost import cost_route
+from app.routing.features import Features, extract_features
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, compile_rules, first_match
+from app.routing.task import detect_task, keyword_table
+from app.settings.routing import RoutingConfig
 
 
 def _alternatives(primary: str, catalogue: CatalogueView, config: RoutingConfig) -> list[str]:
@@ -20,7 +29,7 @@ def _alternatives(primary: str, catalogue: CatalogueView, config: RoutingConfig)
     order += [m.name for m in rest]
     seen: dict[str, None] = {}
     for name in order:
-        if name != primary:
+        if name != primary and name in catalogue:
             seen.setdefault(name, None)
     return list(seen)
 
@@ -33,7 +42,12 @@ def _unavailable_reason(name: str, catalogue: CatalogueView) -> str | None:
 
 
 def with_availability(
-    strategy: str, primary: str, reason: str, catalogue: CatalogueView, config: RoutingConfig
+    strategy: str,
+    primary: str,
+    reason: str,
+    catalogue: CatalogueView,
+    config: RoutingConfig,
+    details: dict[str, object] | None = None,
 ) -> RouteDecision:
     """An ordered plan starting at ``primary``, skipping unavailable models and saying so."""
     skipped: list[Skipped] = []
@@ -42,7 +56,7 @@ def with_availability(
         why = _unavailable_reason(name, catalogue)
         if why is None:
             models.append(name)
-        elif name == primary or not models:
+        elif not models:
             skipped.append(Skipped(name, why))
     if not models:
         raise NoModelAvailableError(
@@ -51,44 +65,127 @@ def with_availability(
         )
     if skipped:
         reason = f"{reason}; {primary} skipped ({skipped[0].reason}), using {models[0]}"
-    return RouteDecision(strategy, tuple(models), reason, tuple(skipped))
+    return RouteDecision(strategy, tuple(models), reason, tuple(skipped), details or {})
 
 
-def route(inp: RouteInput, catalogue: CatalogueView, config: RoutingConfig) -> RouteDecision:
-    """Plan a request. Pure: no I/O, no clock."""
-    text = inp.request.prompt_text
-    mode = inp.mode
-    if mode == "auto" and inp.task_type and not inp.model:
-        mode = "task"  # as in the original service: task_type alone means task routing
-    if mode == "specific" or (mode == "auto" and inp.model):
-        if not inp.model:
-            raise InvalidRequestError("routing 'specific' needs a model", field="model")
-        info = catalogue.get(inp.model)
-        if info is None:
-            raise ModelNotFoundError(f"model {inp.model!r} is not in the catalogue", model=inp.model)
-        if not info.available:
-            raise NoModelAvailableError(
-                f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model
+def _specific(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
+    if not inp.model:
+        raise InvalidRequestError("routing 'specific' needs a model", field="model")
+    info = catalogue.get(inp.model)
+    if info is None:
+        raise ModelNotFoundError(f"model {inp.model!r} is not in the catalogue", model=inp.model)
+    if not info.available:
+        raise NoModelAvailableError(
+            f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model
+        )
+    fallbacks = tuple(f for f in info.fallbacks if _unavailable_reason(f, catalogue) is None)
+    return RouteDecision("specific", (inp.model, *fallbacks), f"model {inp.model} requested")
+
+
+def _parallel(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
+    models = inp.models or tuple(n for n, m in catalogue.items() if m.available)
+    for name in models:
+        if name not in catalogue:
+            raise ModelNotFoundError(f"model {name!r} is not in the catalogue", model=name)
+    usable = tuple(n for n in models if catalogue[n].available)
+    if not usable:
+        raise NoModelAvailableError("none of the requested models is available")
+    skipped = tuple(Skipped(n, catalogue[n].unavailable_reason or "") for n in models if n not in usable)
+    return RouteDecision("parallel", usable, f"{len(usable)} models in parallel", skipped)
+
+
+def _complexity(features: Features, catalogue: CatalogueView, config: RoutingConfig) -> RouteDecision:
+    verdict = classify_complexity(features, config.complexity)
+    target = config.complexity.target(verdict.level)
+    details: dict[str, object] = {"level": verdict.level}
+    reason = f"{verdict.level}: {verdict.reason}"
+    return with_availability("complexity", target, reason, catalogue, config, details)
+
+
+def _task(
+    inp: RouteInput, features: Features, catalogue: CatalogueView, config: RoutingConfig
+) -> RouteDecision:
+    known = set(keyword_table(config.task_keywords)) | set(config.tasks) | {"conversation"}
+    if inp.task_type:
+        task, why = inp.task_type.strip().lower(), "task_type given"
+        if task not in known:
+            raise InvalidRequestError(
+                f"unknown task_type {inp.task_type!r}; known: {', '.join(sorted(known))}",
+                field="task_type",
             )
-        fallbacks = tuple(f for f in info.fallbacks if _unavailable_reason(f, catalogue) is None)
-        return RouteDecision("specific", (inp.model, *fallbacks), f"model {inp.model} requested")
-    if mode == "task":
-        if inp.task_type:
-            task, why = inp.task_type, "task_type given"
-        else:
-            task, why = detect_task(text)
-        target = config.tasks.get(task) or config.tasks.get("conversation") or config.complexity.simple
-        return with_availability("task", target, f"task {task} ({why})", catalogue, config)
+    else:
+        verdict = detect_task(features, config.task_keywords)
+        task, why = verdict.task, verdict.reason
+    details: dict[str, object] = {"task": task}
+    target = config.tasks.get(task)
+    if target is None:
+        level = classify_complexity(features, config.complexity)
+        target = config.complexity.target(level.level)
+        details["level"] = level.level
+        reason = f"task {task} ({why}) not in the task table; {level.level}: {level.reason}"
+    else:
+        reason = f"task {task} ({why})"
+    return with_availability("task", target, reason, catalogue, config, details)
+
+
+def _rules(
+    features: Features,
+    catalogue: CatalogueView,
+    config: RoutingConfig,
+    conditions: ConditionRegistry,
+    fall_through: bool,
+) -> RouteDecision | None:
+    """The first matching rule's plan; with no match, None when ``fall_through`` else the default."""
+    rule = first_match(compile_rules(config, conditions), features)
+    if rule is not None:
+        reason = f"rule {rule.name} (priority {rule.priority})"
+        return with_availability("rules", rule.target, reason, catalogue, config, {"rule": rule.name})
+    if fall_through:
+        return None
+    default = config.default_model or config.complexity.simple
+    return with_availability("rules", default, "no rule matched: default model", catalogue, config)
+
+
+def resolve_mode(inp: RouteInput) -> str:
+    """The strategy a request asks for; ``auto`` stays auto unless the request implies one."""
+    if inp.mode != "auto":
+        return inp.mode
+    if inp.model:
+        return "specific"
+    if inp.task_type:
+        return "task"  # as in the original service: task_type alone means task routing
+    if inp.max_cost is not None:
+        return "cost"
+    return "auto"
+
+
+def route(
+    inp: RouteInput,
+    catalogue: CatalogueView,
+    config: RoutingConfig,
+    conditions: ConditionRegistry = EMPTY_REGISTRY,
+) -> RouteDecision:
+    """Plan a request. Pure: no I/O, no clock."""
+    mode = resolve_mode(inp)
+    if mode == "specific":
+        return _specific(inp, catalogue)
     if mode == "parallel":
-        models = inp.models or tuple(n for n, m in catalogue.items() if m.available)
-        for name in models:
-            if name not in catalogue:
-                raise ModelNotFoundError(f"model {name!r} is not in the catalogue", model=name)
-        usable = tuple(n for n in models if catalogue[n].available)
-        if not usable:
-            raise NoModelAvailableError("none of the requested models is available")
-        skipped = tuple(Skipped(n, catalogue[n].unavailable_reason or "") for n in models if n not in usable)
-        return RouteDecision("parallel", usable, f"{len(usable)} models in parallel", skipped)
-    verdict = classify_complexity(text)
-    target = complexity_target(verdict, config.complexity)
-    return with_availability("complexity", target, f"{verdict.level}: {verdict.reason}", catalogue, config)
+        return _parallel(inp, catalogue)
+    features = extract_features(inp.request)
+    if mode == "auto":
+        matched = _rules(features, catalogue, config, conditions, fall_through=True)
+        if matched is not None:
+            return matched
+        mode = config.auto
+    if mode == "rules":
+        decision = _rules(features, catalogue, config, conditions, fall_through=False)
+        assert decision is not None
+        return decision
+    if mode == "task":
+        return _task(inp, features, catalogue, config)
+    if mode == "cost":
+        verdict = classify_complexity(features, config.complexity)
+        return cost_route(features, verdict, catalogue, config.cost, inp.max_cost)
+    if mode == "complexity":
+        return _complexity(features, catalogue, config)
+    raise InvalidRequestError(f"unknown routing {inp.mode!r}", field="routing")

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from app.errors import ConfigError
 from app.settings.orchestration import OrchestrationConfig, PipelineConfig, check_references
+from app.settings.routing import (  # noqa: F401  (ComplexityTargets re-exported for older imports)
+    ComplexityTargets,
+    RoutingConfig,
+    check_routing_references,
+)
 
 ProviderKind = Literal["openai", "anthropic", "google", "openai_compatible", "llamacpp"]
-
-ORIGINAL_SIMPLE = "gpt-4o-mini"
-ORIGINAL_CODE = "gpt-4o"
-ORIGINAL_COMPLEX = "claude-3-5-sonnet-20241022"
 
 
 class _Strict(BaseModel):
@@ -49,35 +50,6 @@ class ModelConfig(_Strict):
         return self
 
 
-class ComplexityTargets(_Strict):
-    simple: str = ORIGINAL_SIMPLE
-    code: str = ORIGINAL_CODE
-    complex: str = ORIGINAL_COMPLEX
-
-
-def _original_task_table() -> dict[str, str]:
-    return {
-        "code": ORIGINAL_CODE,
-        "analysis": ORIGINAL_CODE,
-        "creative": ORIGINAL_COMPLEX,
-        "translation": ORIGINAL_SIMPLE,
-        "summarization": ORIGINAL_SIMPLE,
-        "conversation": ORIGINAL_SIMPLE,
-    }
-
-
-class RoutingConfig(_Strict):
-    """Routing defaults. With no ``routing:`` section these are the original design's."""
-
-    default_model: str | None = Field(default=None, description="Used when a strategy has no better idea.")
-    complexity: ComplexityTargets = ComplexityTargets()
-    tasks: dict[str, str] = Field(default_factory=_original_task_table)
-    preference: tuple[str, ...] = Field(
-        default=(),
-        description="Order in which to try other models when a chosen one is unavailable.",
-    )
-
-
 class GatewayConfig(_Strict):
     """The whole YAML file."""
 
@@ -97,6 +69,11 @@ class GatewayConfig(_Strict):
                     raise ValueError(f"models.{name}.fallbacks names unknown model {fallback!r}")
         if self.routing.default_model and self.routing.default_model not in self.models:
             raise ValueError(f"routing.default_model names unknown model {self.routing.default_model!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _routing_references(self) -> GatewayConfig:
+        check_routing_references(self.routing, self.models)
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,173 @@
+"""The ``routing:`` section of the gateway YAML. Every default is the original design's behaviour.
+
+```yaml
+routing:
+  auto: complexity            # strategy of routing "auto" when no rule matches: complexity | cost | task
+  default_model: gpt-4o-mini  # rule router's answer when no rule matches (else complexity.simple)
+  rules:                      # highest priority first; ties in file order; all `when` conditions must hold
+    - {name: big-code, priority: 10, target: gpt-4o, when: {has_code: true, min_tokens: 800}}
+  complexity: {simple: gpt-4o-mini, code: gpt-4o, complex: claude-3-5-sonnet-20241022,
+               long_prompt_tokens: 1200, extra_complex_keywords: [audit]}
+  cost: {default_max_cost: 0.05, expected_output_tokens: 512, tiers: {simple: 2, code: 3, complex: 4}}
+  tasks: {code: gpt-4o, creative: claude-3-5-sonnet-20241022, ...}
+  task_keywords: {legal: [contract, clause]}  # adds a task or replaces a task's keywords
+  preference: [gpt-4o-mini, ...]
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.routing.keywords import CODE_KEYWORDS, COMPLEX_KEYWORDS
+
+ORIGINAL_SIMPLE = "gpt-4o-mini"
+ORIGINAL_CODE = "gpt-4o"
+ORIGINAL_COMPLEX = "claude-3-5-sonnet-20241022"
+
+Level = Literal["simple", "code", "complex"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComplexityConfig(_Strict):
+    """Targets per level (complex beats code beats simple) and the signals' thresholds and keywords."""
+
+    simple: str = ORIGINAL_SIMPLE
+    code: str = ORIGINAL_CODE
+    complex: str = ORIGINAL_COMPLEX
+    long_prompt_tokens: int = Field(
+        default=1200, gt=0, description="Estimated prompt tokens from which a prompt counts as complex."
+    )
+    complex_keywords: tuple[str, ...] = COMPLEX_KEYWORDS
+    code_keywords: tuple[str, ...] = CODE_KEYWORDS
+    extra_complex_keywords: tuple[str, ...] = ()
+    extra_code_keywords: tuple[str, ...] = ()
+
+    @property
+    def all_complex_keywords(self) -> tuple[str, ...]:
+        return self.complex_keywords + self.extra_complex_keywords
+
+    @property
+    def all_code_keywords(self) -> tuple[str, ...]:
+        return self.code_keywords + self.extra_code_keywords
+
+    def target(self, level: str) -> str:
+        return {"complex": self.complex, "code": self.code}.get(level, self.simple)
+
+
+#: The name the first version used; kept so that existing imports work.
+ComplexityTargets = ComplexityConfig
+
+
+class LevelTiers(_Strict):
+    """The minimum quality tier a request of each complexity level needs."""
+
+    simple: int = Field(default=2, ge=1, le=5)
+    code: int = Field(default=3, ge=1, le=5)
+    complex: int = Field(default=4, ge=1, le=5)
+
+    def of(self, level: str) -> int:
+        return {"complex": self.complex, "code": self.code}.get(level, self.simple)
+
+
+class CostConfig(_Strict):
+    """Cost-optimised routing: the cheapest model of a sufficient tier that fits the budget."""
+
+    default_max_cost: float | None = Field(
+        default=None, gt=0, description="USD budget per request when the request gives no max_cost."
+    )
+    expected_output_tokens: int = Field(
+        default=512, ge=1, description="Output tokens assumed when the request has no max_tokens."
+    )
+    tiers: LevelTiers = LevelTiers()
+
+
+def _original_task_table() -> dict[str, str]:
+    return {
+        "code": ORIGINAL_CODE,
+        "analysis": ORIGINAL_CODE,
+        "creative": ORIGINAL_COMPLEX,
+        "translation": ORIGINAL_SIMPLE,
+        "summarization": ORIGINAL_SIMPLE,
+        "conversation": ORIGINAL_SIMPLE,
+    }
+
+
+class ConditionConfig(_Strict):
+    """A rule condition: every field that is set must hold (an empty condition always holds)."""
+
+    regex: str | None = Field(default=None, description="Python regex searched in the user text.")
+    keywords: tuple[str, ...] | None = Field(default=None, description="Any of these, on word boundaries.")
+    all_keywords: tuple[str, ...] | None = Field(default=None, description="All of these.")
+    min_words: int | None = Field(default=None, ge=0)
+    max_words: int | None = Field(default=None, ge=0)
+    min_tokens: int | None = Field(default=None, ge=0, description="Estimated input tokens.")
+    max_tokens: int | None = Field(default=None, ge=0)
+    has_code: bool | None = Field(default=None, description="Fenced or recognisable code present.")
+    min_messages: int | None = Field(default=None, ge=0)
+    max_messages: int | None = Field(default=None, ge=0)
+    metadata: dict[str, str] | None = Field(default=None, description="Request metadata equal to these.")
+    task: str | None = Field(default=None, description="The detected (or given) task.")
+    complexity: Level | None = None
+    any: tuple[ConditionConfig, ...] | None = Field(default=None, description="At least one holds.")
+    not_: ConditionConfig | None = Field(default=None, alias="not", description="This does not hold.")
+    custom: dict[str, Any] | None = Field(
+        default=None, description="Conditions registered from Python: name -> argument."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return value
+
+
+class RuleConfig(_Strict):
+    name: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    priority: int = 0
+    when: ConditionConfig = ConditionConfig()
+
+
+class RoutingConfig(_Strict):
+    """Routing defaults. With no ``routing:`` section these are the original design's."""
+
+    auto: Literal["complexity", "cost", "task"] = Field(
+        default="complexity", description="Strategy of routing 'auto' when no rule matches."
+    )
+    default_model: str | None = Field(default=None, description="Used when a strategy has no better idea.")
+    rules: tuple[RuleConfig, ...] = ()
+    complexity: ComplexityConfig = ComplexityConfig()
+    cost: CostConfig = CostConfig()
+    tasks: dict[str, str] = Field(default_factory=_original_task_table)
+    task_keywords: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Per task: keywords replacing the built-in ones (or a new task)."
+    )
+    preference: tuple[str, ...] = Field(
+        default=(),
+        description="Order in which to try other models when a chosen one is unavailable.",
+    )
+
+
+def check_routing_references(routing: RoutingConfig, models: Mapping[str, object]) -> None:
+    """Explicitly written rule targets must be configured models (a typo is a config error)."""
+    for index, rule in enumerate(routing.rules):
+        if rule.target not in models:
+            raise ValueError(f"routing.rules.{index}.target names unknown model {rule.target!r}")
+    names = [rule.name for rule in routing.rules]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"routing.rules has duplicate names: {', '.join(duplicates)}")
