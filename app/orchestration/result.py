@@ -74,6 +74,20 @@ class Outcome:
     def total_cost(self) -> float | None:
         return sum_cost([c.cost for c in self.calls] + [c.cost for c in self.charges])
 
+    def response_fields(self) -> dict[str, Any]:
+        """The orchestration fields of the ``/v1/complete`` response (strategy, retries, candidates...)."""
+        fields: dict[str, Any] = {
+            "strategy": self.extra.get("strategy"),
+            "retries": self.retries,
+            "attempts": dict(self.extra.get("attempts", {})),
+            "cancelled": [c.to_dict() for c in self.charges],
+            "totals_estimated": any(c.estimated for c in self.charges),
+        }
+        for key in ("candidates", "agreement", "selector", "judge", "hedge"):
+            if key in self.extra:
+                fields[key] = self.extra[key]
+        return fields
+
 
 @dataclass
 class Ledger:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain import ChatRequest, Message
+from app.orchestration.options import HedgeOptions, RunOptions
 
 MAX_PROMPT_CHARS = 1_000_000
 
@@ -16,6 +17,14 @@ class ChatMessageIn(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=MAX_PROMPT_CHARS)
+
+
+class HedgeIn(BaseModel):
+    """Hedging choices; ``delay_s`` overrides the configured delay and the observed p95."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay_s: float | None = Field(default=None, gt=0, le=600)
 
 
 class CompleteRequest(BaseModel):
@@ -35,6 +44,15 @@ class CompleteRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: list[str] | None = Field(default=None, max_length=4)
     metadata: dict[str, str] | None = Field(default=None, max_length=32)
+    strategy: Literal["race", "all", "consensus", "vote"] | None = Field(
+        default=None, description="Parallel strategy (implies routing 'parallel'); default race."
+    )
+    judge: str | None = Field(default=None, min_length=1, max_length=200, description="Judge of 'vote'.")
+    selector: Literal["agreement", "longest", "shortest", "cheapest"] | None = Field(
+        default=None, description="How consensus (and a vote whose judge fails) picks the answer."
+    )
+    hedge: bool | HedgeIn | None = Field(default=None, description="Hedge the primary model with the next.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Overall deadline of this request.")
 
     @field_validator("prompt")
     @classmethod
@@ -54,6 +72,36 @@ class CompleteRequest(BaseModel):
         if self.routing == "specific" and not self.model:
             raise ValueError("routing 'specific' requires 'model'")
         return self
+
+    @model_validator(mode="after")
+    def _orchestration_choices(self) -> CompleteRequest:
+        parallel_only = [f for f in ("strategy", "judge", "selector") if getattr(self, f) is not None]
+        if parallel_only and self.routing == "auto" and "routing" not in self.model_fields_set:
+            self.routing = "parallel"
+        if parallel_only and self.routing != "parallel":
+            raise ValueError(f"'{parallel_only[0]}' needs routing 'parallel'")
+        if self.judge is not None and self.strategy != "vote":
+            raise ValueError("'judge' needs strategy 'vote'")
+        if self.selector is not None and self.strategy not in ("consensus", "vote"):
+            raise ValueError("'selector' needs strategy 'consensus' or 'vote'")
+        if self.hedge not in (None, False) and self.routing == "parallel":
+            raise ValueError("'hedge' applies to single-answer routing, not 'parallel'")
+        return self
+
+    def run_options(self) -> RunOptions:
+        """The orchestration choices of this request."""
+        hedge: HedgeOptions | None = None
+        if self.hedge is True:
+            hedge = HedgeOptions()
+        elif isinstance(self.hedge, HedgeIn):
+            hedge = HedgeOptions(delay_s=self.hedge.delay_s)
+        return RunOptions(
+            strategy=self.strategy,
+            judge=self.judge,
+            selector=self.selector,
+            hedge=hedge,
+            timeout_s=self.timeout_s,
+        )
 
     def to_chat_request(self) -> ChatRequest:
         messages: list[Message] = []
@@ -100,3 +148,15 @@ class CompleteResponse(BaseModel):
     total_tokens: Tokens
     total_cost: float | None
     price_known: bool = True
+    strategy: str | None = Field(default=None, description="fallback, hedge, race, all, consensus or vote.")
+    retries: int = 0
+    attempts: dict[str, int] = Field(default_factory=dict, description="Calls made per model.")
+    candidates: list[dict[str, Any]] | None = None
+    agreement: dict[str, float] | None = None
+    selector: str | None = None
+    judge: dict[str, Any] | None = None
+    hedge: dict[str, Any] | None = None
+    cancelled: list[dict[str, Any]] = Field(
+        default_factory=list, description="Calls cut off before they answered; their usage is estimated."
+    )
+    totals_estimated: bool = Field(default=False, description="Totals include estimated usage of cut-off calls.")

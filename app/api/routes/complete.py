@@ -40,6 +40,7 @@ def to_response(outcome: Outcome, decision: RouteDecision) -> CompleteResponse:
         total_tokens=Tokens(input=total.input_tokens, output=total.output_tokens),
         total_cost=outcome.total_cost,
         price_known=completion.cost is not None,
+        **outcome.response_fields(),
     )
 
 
@@ -56,7 +57,7 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
         )
     )
     annotate(route=decision.strategy)
-    outcome = await gateway.run(decision, request)
+    outcome = await gateway.run(decision, request, body.run_options())
     annotate_outcome(outcome, request)
     response.headers["x-switchyard-route"] = f"{decision.strategy}; model={outcome.completion.model}"
     return to_response(outcome, decision)

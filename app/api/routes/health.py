@@ -19,10 +19,14 @@ async def health() -> dict[str, Any]:
 
 @router.get("/ready")
 async def ready(gateway: GatewayDep) -> JSONResponse:
-    usable = gateway.registry.available_names()
+    breakers = gateway.executor.breakers
+    configured = gateway.registry.available_names()
+    usable = [name for name in configured if not breakers.is_open(name)]
     body = {
         "status": "ready" if usable else "unavailable",
         "models": len(gateway.registry.names()),
         "available_models": usable,
+        "circuits": {name: breakers.state(name) for name in configured},
+        "open_circuits": [name for name in configured if breakers.is_open(name)],
     }
     return JSONResponse(body, status_code=200 if usable else 503)

@@ -29,8 +29,10 @@ async def list_models(gateway: GatewayDep) -> dict[str, Any]:
                 "price_known": price.known,
                 "price_source": price.source,
                 "tier": target.config.tier,
-                "available": entry.available,
-                "unavailable_reason": entry.unavailable_reason,
+                "available": entry.available and not gateway.executor.breakers.is_open(target.name),
+                "unavailable_reason": entry.unavailable_reason
+                or gateway.executor.breakers.unavailable_reason(target.name),
+                "circuit": gateway.executor.breakers.snapshot(target.name),
             }
         )
     return {"object": "list", "models": models, "data": models}
