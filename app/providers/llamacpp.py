@@ -1,0 +1,390 @@
+"""The in-process local model: a GGUF file run by ``llama-cpp-python`` (the optional extra ``.[local]``).
+
+A ``llama_cpp.Llama`` object is not thread-safe, so each provider owns one worker thread that loads the
+model at startup and then runs one generation at a time from a bounded queue; the event loop never blocks.
+A request that finds ``1 + max_queue`` requests already in flight is refused with ``CapacityError`` (503 and
+Retry-After). Every generation streams: the worker forwards each token to the caller's event loop with
+``loop.call_soon_threadsafe`` and checks a cancel flag between tokens, so a client that goes away stops the
+generation at the next token. ``complete`` is the same stream, collected.
+
+Usage comes from the model's own token counts: the prompt length is the number of tokens llama.cpp has
+evaluated when the first token comes out, and the completion length the tokens it generated after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp  # ImportError here marks the model unavailable: the extra is not installed
+
+from app.domain import ChatRequest, Completion, StreamChunk, Usage
+from app.errors import (
+    CapacityError,
+    ContextWindowExceededError,
+    GatewayError,
+    UpstreamBadRequestError,
+    UpstreamServerError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
+from app.providers.local_model import resolve_model_path
+from app.settings.catalogue import ModelConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_CTX = 2048
+DEFAULT_MAX_TOKENS = 256
+KIND = "llamacpp"
+
+# Events sent from the worker thread to the caller's event loop.
+Event = tuple[str, Any]  # ("delta", str) | ("end", (finish_reason, Usage)) | ("error", GatewayError)
+
+
+def to_llama_messages(request: ChatRequest, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """Our messages as chat-template messages; ``system_prompt`` is used when the request has none."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if system_prompt and not any(m.role == "system" for m in request.messages):
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def to_llama_request(request: ChatRequest, system_prompt: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``Llama.create_chat_completion`` (the model's own chat template applies)."""
+    kwargs: dict[str, Any] = {
+        "messages": to_llama_messages(request, system_prompt),
+        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+    }
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.top_p is not None:
+        kwargs["top_p"] = request.top_p
+    if request.stop:
+        kwargs["stop"] = list(request.stop)
+    return kwargs
+
+
+def from_llama_chunk(chunk: dict[str, Any]) -> tuple[str, str | None]:
+    """The text and finish reason of one ``create_chat_completion(stream=True)`` chunk."""
+    choices = chunk.get("choices") or ()
+    if not choices:
+        return "", None
+    choice = choices[0]
+    text = (choice.get("delta") or {}).get("content") or ""
+    return text, normalize_finish_reason(choice.get("finish_reason"))
+
+
+def completion_tokens(evaluated_after: int, prompt_tokens: int, finish_reason: str | None) -> int:
+    """Tokens generated: every generated token is evaluated except the last sampled one, which is
+    part of the answer when the length limit stopped it and is the end-of-turn token otherwise."""
+    return max(0, evaluated_after - prompt_tokens + (1 if finish_reason == "length" else 0))
+
+
+@dataclass(eq=False)
+class _Job:
+    """One generation: its arguments, where its events go, and its cancel flag."""
+
+    kwargs: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    model: str
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """A snapshot of the worker: for tests, health checks and logs."""
+
+    loaded: bool
+    queued: int
+    running: bool
+    completed: int
+    cancelled: int
+    failed: int
+    tokens_generated: int
+
+
+class _Worker:
+    """One thread that owns one ``Llama`` and runs the queued generations one at a time."""
+
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, max_queue: int) -> None:
+        self.path, self.n_ctx, self.n_threads, self.max_queue = path, n_ctx, n_threads, max_queue
+        self._cond = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._running: _Job | None = None
+        self._closed = False
+        self._llama: llama_cpp.Llama | None = None
+        self._load_error: str | None = None
+        self._avg_job_s = 1.0
+        self._counts = {"completed": 0, "cancelled": 0, "failed": 0, "tokens": 0}
+        self._thread = threading.Thread(target=self._run, name=f"llamacpp-{path.stem}", daemon=True)
+        self._thread.start()
+
+    # -- called from the event loop ------------------------------------------------------------------
+    def submit(self, job: _Job) -> None:
+        """Queue ``job``, or raise ``CapacityError`` when ``1 + max_queue`` jobs are in flight."""
+        with self._cond:
+            if self._closed:
+                raise UpstreamUnavailableError("the local model is shutting down", provider=KIND, model=job.model)
+            in_flight = len(self._queue) + (self._running is not None)
+            if in_flight >= 1 + self.max_queue:
+                retry_after = min(60.0, max(1.0, self._avg_job_s * in_flight))
+                raise CapacityError(
+                    f"the local model is busy: {in_flight} requests in flight, queue limit {self.max_queue}",
+                    retry_after=retry_after,
+                    model=job.model,
+                )
+            self._queue.append(job)
+            self._cond.notify()
+
+    def cancel(self, job: _Job) -> None:
+        """Stop ``job``: drop it from the queue, or stop its generation at the next token."""
+        with self._cond:
+            job.cancel.set()
+            if job in self._queue:
+                self._queue.remove(job)
+                self._counts["cancelled"] += 1
+
+    def stats(self) -> WorkerStats:
+        with self._cond:
+            return WorkerStats(
+                loaded=self._llama is not None,
+                queued=len(self._queue),
+                running=self._running is not None,
+                completed=self._counts["completed"],
+                cancelled=self._counts["cancelled"],
+                failed=self._counts["failed"],
+                tokens_generated=self._counts["tokens"],
+            )
+
+    def close(self) -> None:
+        """Refuse new jobs, fail the queued ones, stop the running one, free the model (blocking)."""
+        with self._cond:
+            self._closed = True
+            if self._running is not None:
+                self._running.cancel.set()
+            self._cond.notify_all()
+        self._thread.join()
+
+    # -- the worker thread -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        self._load()
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    for job in self._queue:
+                        self._emit(job, ("error", self._unavailable(job, "the local model is shutting down")))
+                    self._queue.clear()
+                    break
+                job = self._running = self._queue.popleft()
+            started = time.perf_counter()
+            outcome = self._execute(job)
+            with self._cond:
+                self._running = None
+                self._counts[outcome] += 1
+                self._counts["tokens"] += job.tokens
+                if outcome == "completed":
+                    self._avg_job_s = 0.7 * self._avg_job_s + 0.3 * (time.perf_counter() - started)
+        self._release()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                verbose=False,
+            )
+        except Exception as exc:  # a corrupt or unsupported file: every request will say so
+            self._load_error = f"{type(exc).__name__}: {exc}"
+            log.error("local model %s failed to load: %s", self.path.name, self._load_error)
+            return
+        with self._cond:
+            self._llama = llama
+        log.info("local model %s loaded in %.2f s", self.path.name, time.perf_counter() - started)
+
+    def _release(self) -> None:
+        with self._cond:
+            llama, self._llama = self._llama, None
+        if llama is not None:
+            llama.close()
+
+    def _unavailable(self, job: _Job, reason: str) -> GatewayError:
+        return UpstreamUnavailableError(reason, provider=KIND, model=job.model)
+
+    def _emit(self, job: _Job, event: Event) -> None:
+        try:
+            job.loop.call_soon_threadsafe(job.events.put_nowait, event)
+        except RuntimeError:  # the caller's event loop is closed: nobody is listening any more
+            job.cancel.set()
+
+    def _execute(self, job: _Job) -> str:
+        """Run one generation, streaming its events; answers the outcome counter to bump."""
+        llama = self._llama
+        if llama is None:
+            reason = f"the local model failed to load ({self._load_error})"
+            self._emit(job, ("error", self._unavailable(job, reason)))
+            return "failed"
+        if job.cancel.is_set():
+            return "cancelled"
+        prompt_tokens: int | None = None
+        finish: str | None = None
+        try:
+            chunks = llama.create_chat_completion(**job.kwargs, stream=True)
+            try:
+                for chunk in chunks:
+                    if prompt_tokens is None:
+                        prompt_tokens = llama.n_tokens  # the prompt is evaluated, the first token sampled
+                    if job.cancel.is_set():
+                        return "cancelled"
+                    text, chunk_finish = from_llama_chunk(chunk)
+                    if text:
+                        job.tokens += 1
+                        self._emit(job, ("delta", text))
+                    finish = chunk_finish or finish
+            finally:
+                chunks.close()  # type: ignore[union-attr]
+        except Exception as exc:  # llama.cpp raises plain exceptions; translate them for the caller
+            self._emit(job, ("error", self._error(llama, job, exc, started=prompt_tokens is not None)))
+            return "failed"
+        prompt = prompt_tokens or 0
+        usage = Usage(prompt, completion_tokens(llama.n_tokens, prompt, finish))
+        self._emit(job, ("end", (finish or "stop", usage)))
+        return "completed"
+
+    def _error(self, llama: llama_cpp.Llama, job: _Job, exc: Exception, *, started: bool) -> GatewayError:
+        if isinstance(exc, ValueError) and not started:
+            text = "\n".join(m["content"] for m in job.kwargs["messages"])
+            n_prompt = len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+            if n_prompt + 4 * len(job.kwargs["messages"]) >= self.n_ctx:
+                return ContextWindowExceededError(
+                    f"the prompt (about {n_prompt} tokens) does not fit the local model's "
+                    f"context window of {self.n_ctx} tokens",
+                    provider=KIND,
+                    model=job.model,
+                )
+            return UpstreamBadRequestError(
+                f"the local model refused the request: {exc}", provider=KIND, model=job.model
+            )
+        return UpstreamServerError(
+            f"the local model failed: {type(exc).__name__}: {exc}", provider=KIND, model=job.model
+        )
+
+
+class LlamaCppProvider:
+    """``Provider`` for one GGUF model run in process; one instance (and one worker) per model file."""
+
+    kind = KIND
+
+    def __init__(self, worker: _Worker, config: ModelConfig) -> None:
+        self._worker = worker
+        self._config = config
+
+    @classmethod
+    def create(cls, config: ModelConfig) -> LlamaCppProvider:
+        """Locate and check the GGUF file now (``OSError``/``ValueError`` if unusable; ``ImportError`` if
+        the default model's package is missing) and start loading it in the worker thread."""
+        path = resolve_model_path(config.model_path)
+        worker = _Worker(
+            path,
+            n_ctx=config.context_window or DEFAULT_N_CTX,
+            n_threads=config.n_threads or os.cpu_count() or 1,
+            max_queue=config.max_queue,
+        )
+        return cls(worker, config)
+
+    @property
+    def model_file(self) -> Path:
+        return self._worker.path
+
+    def stats(self) -> WorkerStats:
+        return self._worker.stats()
+
+    def _submit(self, request: ChatRequest, target: ModelTarget) -> _Job:
+        if request.tools:
+            raise UpstreamBadRequestError(
+                f"model {target.name} (local) does not support tools", provider=KIND, model=target.name
+            )
+        system_prompt = target.config.system_prompt if target.config.provider == KIND else None
+        job = _Job(to_llama_request(request, system_prompt), asyncio.get_running_loop(), target.name)
+        self._worker.submit(job)
+        return job
+
+    async def _events(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[Event]:
+        """The job's events up to its end; the job is cancelled if the consumer stops early."""
+        job = self._submit(request, target)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(target.timeout_s):
+                        kind, payload = await job.events.get()
+                except TimeoutError:
+                    raise UpstreamTimeoutError(
+                        f"the local model produced nothing for {target.timeout_s:g} s",
+                        provider=KIND,
+                        model=target.name,
+                    ) from None
+                if kind == "error":
+                    raise payload
+                yield kind, payload
+                if kind == "end":
+                    return
+        finally:
+            self._worker.cancel(job)
+
+    async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
+        started = time.perf_counter()
+        parts: list[str] = []
+        finish, usage = "stop", Usage()
+        events = self._events(request, target)
+        try:
+            async with asyncio.timeout(target.timeout_s):
+                async for kind, payload in events:
+                    if kind == "delta":
+                        parts.append(payload)
+                    else:
+                        finish, usage = payload
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"the local model did not finish within {target.timeout_s:g} s", provider=KIND, model=target.name
+            ) from None
+        finally:
+            await events.aclose()
+        return build_completion(
+            target,
+            content="".join(parts),
+            usage=usage,
+            started=started,
+            finish_reason=finish,
+            upstream_model=target.config.model or self.model_file.stem,
+        )
+
+    async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
+        events = self._events(request, target)
+        try:
+            async for kind, payload in events:
+                if kind == "delta":
+                    yield StreamChunk(delta=payload)
+                else:
+                    finish, usage = payload
+                    yield StreamChunk(finish_reason=finish, usage=usage)
+        finally:
+            await events.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the worker and free the model, without blocking the event loop."""
+        await asyncio.to_thread(self._worker.close)
