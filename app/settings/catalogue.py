@@ -42,6 +42,9 @@ class ModelConfig(_Strict):
     context_window: int | None = Field(default=None, gt=0)
     max_queue: int = Field(default=4, ge=0, description="Waiting requests allowed (llamacpp provider only).")
     n_threads: int | None = Field(default=None, ge=1, description="Inference threads (llamacpp only).")
+    system_prompt: str | None = Field(
+        default=None, description="System message used when a request has none (llamacpp only)."
+    )
 
     @model_validator(mode="after")
     def _provider_requirements(self) -> ModelConfig:
