@@ -1,0 +1,268 @@
+"""Streamed execution: fall back freely until the first chunk, never after.
+
+``open_stream`` tries the planned models in order (or races them, for a ``parallel`` plan) until one
+yields its first chunk. A failure before that is invisible to the client: the next model is tried, as in
+the non-streamed path. Once a ``StreamSession`` exists, content may have reached the client, so a later
+failure is raised from ``StreamSession.chunks`` as an ``UpstreamError`` for the API layer to turn into an
+explicit error event; the stream is never ended as if the answer were complete.
+
+Each model's pre-first-chunk phase runs through the executor's ``ModelCaller.attempt`` (circuit breaker,
+the model's ``timeout_s`` as the first-chunk deadline, retries with backoff), within the request's
+overall deadline. Cancelling the task that iterates (the client went away) closes the provider's
+generator, whose ``finally`` closes the upstream HTTP response at once. Metrics of the upstream calls
+(time to first token included) are recorded by the instrumented providers; this module records fallbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
+from app.errors import DeadlineExceededError, Failure, NoModelAvailableError, UpstreamError, UpstreamStreamError
+from app.observability.metrics import record_fallback
+from app.orchestration.attempt import prompt_tokens
+from app.orchestration.breaker import counts_as_failure
+from app.orchestration.deadline import Deadline, request_timeout, within
+from app.orchestration.executor import Executor, unique
+from app.orchestration.parallel import all_failed
+from app.orchestration.result import Ledger
+from app.orchestration.toolcalls import ToolCallAssembler
+from app.providers.registry import ModelEntry
+from app.routing.base import RouteDecision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamSession:
+    """A stream that has produced its first chunk on ``entry``'s model."""
+
+    entry: ModelEntry
+    first: StreamChunk
+    rest: AsyncIterator[StreamChunk]
+    failures: tuple[Failure, ...]
+    started: float  # perf_counter when the request began streaming (before any attempt)
+    first_chunk_at: float
+    on_failure: Callable[[UpstreamError], None] | None = None
+    tools: ToolCallAssembler = field(default_factory=ToolCallAssembler)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    output_chars: int = 0
+    finished: bool = False
+
+    @property
+    def model(self) -> str:
+        return self.entry.target.name
+
+    @property
+    def provider(self) -> str:
+        return self.entry.target.provider
+
+    @property
+    def ttft_ms(self) -> float:
+        """Time to first chunk as the client sees it (fallback attempts included)."""
+        return (self.first_chunk_at - self.started) * 1000.0
+
+    @property
+    def latency_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+    @property
+    def cost(self) -> float | None:
+        usage = self.usage or Usage()
+        return self.entry.target.price.cost(usage.input_tokens, usage.output_tokens)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.tools.calls()
+
+    async def chunks(self) -> AsyncIterator[StreamChunk]:
+        """Every chunk, tool-call fragments normalized; raises ``UpstreamError`` if the stream breaks."""
+        try:
+            chunk: StreamChunk | None = self.first
+            iterator = self.rest.__aiter__()
+            while chunk is not None:
+                out = self._normalize(chunk)
+                if chunk.finish_reason is not None:
+                    self._finish(chunk)
+                    yield StreamChunk(out.delta, out.tool_calls, self.finish_reason, self.usage)
+                    return
+                yield out
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    chunk = None
+            raise UpstreamStreamError(
+                "the upstream stream ended without a finish reason", provider=self.provider, model=self.model
+            )
+        except UpstreamError as exc:
+            if self.on_failure is not None:
+                self.on_failure(exc)
+            if isinstance(exc, UpstreamStreamError):
+                raise
+            raise UpstreamStreamError(
+                f"the {self.provider} stream broke after it started: {exc.message}",
+                provider=self.provider,
+                model=self.model,
+                upstream_status=exc.upstream_status,
+                cause=exc.error_type,
+            ) from exc
+        finally:
+            await self.aclose()
+
+    def _normalize(self, chunk: StreamChunk) -> StreamChunk:
+        self.output_chars += len(chunk.delta)
+        if not chunk.tool_calls:
+            return chunk
+        deltas = tuple(d for d in (self.tools.add(raw) for raw in chunk.tool_calls) if d is not None)
+        return StreamChunk(chunk.delta, deltas, chunk.finish_reason, chunk.usage)
+
+    def _finish(self, chunk: StreamChunk) -> None:
+        self.finished = True
+        self.finish_reason = chunk.finish_reason
+        if self.tools.started and self.finish_reason == "stop":
+            self.finish_reason = "tool_calls"
+        self.usage = chunk.usage or Usage()
+
+    async def aclose(self) -> None:
+        """Close the provider's stream (and with it the upstream response); idempotent."""
+        closer = getattr(self.rest, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+@dataclass(frozen=True)
+class _Started:
+    entry: ModelEntry
+    first: StreamChunk
+    rest: AsyncIterator[StreamChunk]
+    first_chunk_at: float
+
+
+async def _first_chunk(entry: ModelEntry, request: ChatRequest) -> _Started:
+    """Start one model's stream and wait for its first chunk (the caller bounds the wait)."""
+    assert entry.provider is not None
+    target = entry.target
+    stream = entry.provider.stream(request, target)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        raise UpstreamStreamError(
+            "the upstream stream ended before any content", provider=target.provider, model=target.name
+        ) from None
+    except BaseException:
+        await _aclose(stream)
+        raise
+    return _Started(entry, first, stream, time.perf_counter())
+
+
+async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+class StreamOpener:
+    """Opens streams with the executor's caller (breakers, retries), chain and deadlines."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    async def open(
+        self, decision: RouteDecision, request: ChatRequest, timeout_s: float | None = None
+    ) -> StreamSession:
+        """The first model (in plan order, or the fastest for a ``parallel`` plan) whose stream starts."""
+        executor = self.executor
+        began = time.perf_counter()
+        deadline = Deadline.after(request_timeout(timeout_s, executor.config), executor.clock)
+        ledger = Ledger()
+        if decision.strategy == "parallel":
+            work = self._race(unique(decision.models), request, deadline, ledger)
+        else:
+            work = self._chain(executor.chain(decision.models), request, deadline, ledger)
+        try:
+            started = await within(deadline, lambda: work)
+        except DeadlineExceededError as exc:
+            exc.details["failures"] = [f.to_dict() for f in ledger.failures]
+            raise
+        breaker = executor.breakers.get(started.entry.target.name)
+        return StreamSession(
+            entry=started.entry,
+            first=started.first,
+            rest=started.rest,
+            failures=tuple(ledger.failures),
+            started=began,
+            first_chunk_at=started.first_chunk_at,
+            on_failure=lambda exc: breaker.record_failure() if counts_as_failure(exc) else None,
+        )
+
+    async def _attempt(self, name: str, request: ChatRequest, deadline: Deadline, ledger: Ledger) -> _Started:
+        async def operation(entry: ModelEntry) -> _Started:
+            return await _first_chunk(entry, request)
+
+        return await self.executor.caller.attempt(
+            name, operation, deadline, ledger, input_tokens=prompt_tokens(request)
+        )
+
+    async def _chain(
+        self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
+    ) -> _Started:
+        errors: list[UpstreamError] = []
+        previous: str | None = None
+        for name in models:
+            if previous is not None:
+                record_fallback(previous, name)
+            try:
+                return await self._attempt(name, request, deadline, ledger)
+            except UpstreamError as exc:
+                errors.append(exc)
+                if not exc.fallback_ok:
+                    raise
+                log.info("stream on %s failed before its first chunk (%s); trying the next", name, exc.error_type)
+                previous = name
+        if not errors:
+            raise NoModelAvailableError("no model to call")
+        raise all_failed(ledger.failures, errors, "tried before streaming")
+
+    async def _race(
+        self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
+    ) -> _Started:
+        """Every model at once; the first to yield a chunk streams, the others are cancelled."""
+        if not models:
+            raise NoModelAvailableError("no model to call")
+        tasks = [asyncio.create_task(self._attempt(n, request, deadline, ledger), name=n) for n in models]
+        pending = set(tasks)
+        errors: list[UpstreamError] = []
+        winner: _Started | None = None
+        try:
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = task.exception()
+                    if error is None:
+                        if winner is None:
+                            winner = task.result()
+                        else:
+                            await _aclose(task.result().rest)
+                    elif isinstance(error, UpstreamError):
+                        errors.append(error)
+                    else:
+                        raise error
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in pending:  # finished just before it could be cancelled: close its stream
+                if not task.cancelled() and task.exception() is None:
+                    await _aclose(task.result().rest)
+        if winner is None:
+            raise all_failed(ledger.failures, errors, "in the race")
+        return winner
