@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from app.domain import ChatRequest, Completion
 from app.errors import (
@@ -36,6 +37,7 @@ from app.routing.base import RouteDecision
 from app.settings.orchestration import OrchestrationConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def unique(names: Sequence[str]) -> tuple[str, ...]:
@@ -79,14 +81,15 @@ class Executor:
         options = options or RunOptions()
         deadline = Deadline.after(request_timeout(options.timeout_s, self.config), self.clock)
         ledger = Ledger()
-        work = self._dispatch(decision, request, options, deadline, ledger)
-        return await self.guarded(deadline, ledger, lambda: work)
+        return await self.guarded(
+            deadline, ledger, lambda: self._dispatch(decision, request, options, deadline, ledger)
+        )
 
     async def run(self, decision: RouteDecision, request: ChatRequest) -> Outcome:
         """The single-answer path with the default deadline (kept for callers of the first version)."""
         return await self.execute(decision, request)
 
-    async def guarded(self, deadline: Deadline, ledger: Ledger, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    async def guarded(self, deadline: Deadline, ledger: Ledger, work: Callable[[], Awaitable[T]]) -> T:
         """``within(deadline, work)``, adding the failures so far to a deadline error."""
         try:
             return await within(deadline, work)
