@@ -53,6 +53,7 @@ class CompleteRequest(BaseModel):
     )
     hedge: bool | HedgeIn | None = Field(default=None, description="Hedge the primary model with the next.")
     timeout_s: float | None = Field(default=None, gt=0, description="Overall deadline of this request.")
+    stream: bool = Field(default=False, description="Answer as Server-Sent Events (delta, done or error).")
 
     @field_validator("prompt")
     @classmethod
@@ -86,6 +87,12 @@ class CompleteRequest(BaseModel):
             raise ValueError("'selector' needs strategy 'consensus' or 'vote'")
         if self.hedge not in (None, False) and self.routing == "parallel":
             raise ValueError("'hedge' applies to single-answer routing, not 'parallel'")
+        return self
+
+    @model_validator(mode="after")
+    def _stream_choices(self) -> CompleteRequest:
+        if self.stream and (self.strategy not in (None, "race") or self.hedge not in (None, False)):
+            raise ValueError("'stream' supports single-answer routing and strategy 'race' only")
         return self
 
     def run_options(self) -> RunOptions:

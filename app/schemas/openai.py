@@ -196,8 +196,7 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
     if len(stop) > 4:
         raise InvalidRequestError("stop: at most 4 sequences", param="stop")
     tools = tuple(
-        ToolSpec(t.function.name, t.function.description or "", t.function.parameters or {})
-        for t in body.tools or ()
+        ToolSpec(t.function.name, t.function.description or "", t.function.parameters or {}) for t in body.tools or ()
     )
     return ChatRequest(
         messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
@@ -273,8 +272,7 @@ class ChatCompletionResponse(BaseModel):
 
 def completion_response(completion: Completion, extra: dict[str, Any]) -> ChatCompletionResponse:
     calls = [
-        ToolCallOut(id=c.id, function=FunctionOut(name=c.name, arguments=c.arguments))
-        for c in completion.tool_calls
+        ToolCallOut(id=c.id, function=FunctionOut(name=c.name, arguments=c.arguments)) for c in completion.tool_calls
     ]
     message = AssistantMessageOut(
         content=completion.content if completion.content or not calls else None, tool_calls=calls or None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
+from app.api.complete_stream import open_complete_stream
 from app.api.deps import GatewayDep
+from app.api.sse import EventStreamResponse
 from app.observability.context import annotate, annotate_outcome
 from app.orchestration.result import Outcome
 from app.routing.base import RouteDecision, RouteInput
@@ -56,7 +60,10 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
             models=tuple(body.models or ()),
         )
     )
-    annotate(route=decision.strategy)
+    annotate(route=decision.strategy, stream=body.stream)
+    if body.stream:
+        opener = partial(open_complete_stream, gateway, decision, request, body.timeout_s, route_info)
+        return EventStreamResponse(opener)  # type: ignore[return-value]
     outcome = await gateway.run(decision, request, body.run_options())
     annotate_outcome(outcome, request)
     response.headers["x-switchyard-route"] = f"{decision.strategy}; model={outcome.completion.model}"
