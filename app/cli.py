@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.errors import ConfigError
 from app.settings.catalogue import GatewayConfig, load_config
@@ -91,6 +93,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _load(settings) is None:
         return 1
     os.environ["SWITCHYARD_CONFIG"] = str(settings.config)  # workers re-create the app from the environment
+    from app.observability.logging import uvicorn_log_config
+    from app.observability.multiproc import multiprocess_dir, prepare_multiprocess_dir
+
+    if settings.workers > 1 or multiprocess_dir():  # workers share metrics through files (before any import)
+        prepare_multiprocess_dir(Path(tempfile.gettempdir()) / f"switchyard-metrics-{os.getpid()}")
+    # JSON logs; the request middleware logs every request, so uvicorn's access log is off
+    log_kwargs = {"log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     if settings.workers > 1:
         uvicorn.run(
             "app.main:app",
@@ -98,12 +107,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            **log_kwargs,
         )
     else:
         from app.main import create_app
 
         uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            **log_kwargs,
         )
     return 0
 

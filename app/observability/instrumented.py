@@ -1,10 +1,11 @@
-"""A ``Provider`` wrapper that records every upstream call: latency, tokens, cost, errors and, for
-streams, time to first token. The registry wraps each provider it builds, so this is the one place where
-``record_upstream_call`` / ``record_upstream_error`` / ``record_ttft`` are called; orchestration records only
-retries, fallbacks and breaker state.
+"""A ``Provider`` wrapper that records every upstream call that succeeds: latency, tokens and cost, and
+for streams the time to first token. The registry wraps each provider it builds, so this is the one place
+where ``record_upstream_call`` and ``record_ttft`` are called.
 
-A call cancelled by its caller (the loser of a race, a client that went away) is not an upstream error
-and records nothing.
+Errors are split by who sees them: orchestration (``attempt.py``) records the errors of the calls it makes
+(timeouts included, which reach a provider only as a cancellation); this wrapper records only a stream that
+breaks after its first chunk, which orchestration no longer watches per attempt. A call cancelled by its
+caller (the loser of a race, a client that went away) records nothing.
 """
 
 from __future__ import annotations
@@ -36,11 +37,7 @@ class InstrumentedProvider:
 
     async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
         started = time.perf_counter()
-        try:
-            completion = await self.inner.complete(request, target)
-        except Exception as exc:
-            metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
-            raise
+        completion = await self.inner.complete(request, target)
         usage = completion.usage
         metrics.record_upstream_call(
             target.name,
@@ -70,7 +67,8 @@ class InstrumentedProvider:
                     usage = chunk.usage
                 yield chunk
         except Exception as exc:
-            metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
+            if not first:  # broke mid-stream; errors before the first chunk are orchestration's to count
+                metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
             raise
         finally:
             aclose = getattr(chunks, "aclose", None)

@@ -31,6 +31,7 @@ QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 NO_ROUTE = "none"
 STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 ERROR_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MAX_ERROR_BODY = 64 * 1024
 
 
 def new_request_id() -> str:
@@ -39,6 +40,8 @@ def new_request_id() -> str:
 
 def _error_type_from_body(body: bytes) -> str | None:
     """The ``error.type`` of one of our JSON error bodies (only values shaped like our error types)."""
+    if not body or len(body) > MAX_ERROR_BODY:
+        return None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -98,7 +101,9 @@ class ObservabilityMiddleware:
             await send(message)
 
         token = bind(ctx)
-        metrics.IN_FLIGHT.inc()
+        quiet = scope["path"] in self.quiet_paths
+        if not quiet:
+            metrics.IN_FLIGHT.inc()
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_wrapper)
@@ -111,16 +116,19 @@ class ObservabilityMiddleware:
             raise
         finally:
             seconds = time.perf_counter() - started
-            metrics.IN_FLIGHT.dec()
             unbind(token)
-            self._finish(scope, ctx, status, seconds)
+            if quiet:
+                self._finish_quiet(scope, ctx, status, seconds)
+            else:
+                metrics.IN_FLIGHT.dec()
+                self._finish(scope, ctx, status, seconds)
+
+    def _finish_quiet(self, scope: Scope, ctx: RequestContext, status: int, seconds: float) -> None:
+        """Probes and scrapes: not counted, logged at DEBUG only."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request", extra={"fields": self._fields(scope, ctx, status, seconds, outcome_of(status, ctx))})
 
     def _finish(self, scope: Scope, ctx: RequestContext, status: int, seconds: float) -> None:
-        path = scope["path"]
-        if path in self.quiet_paths:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("request", extra={"fields": self._fields(scope, ctx, status, seconds, "success")})
-            return
         route = ctx.route or NO_ROUTE
         outcome = outcome_of(status, ctx)
         key = (route, STATUS_CLASSES[min(status // 100, 5)], outcome)
