@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 
-from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, Usage
+from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, ToolSpec, Usage
 from app.errors import UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_anthropic_error
@@ -30,18 +31,33 @@ def to_anthropic_tool_choice(choice: str | dict[str, Any] | None) -> dict[str, A
     return {"type": "tool", "name": name} if name else {"type": "auto"}
 
 
+_TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def anthropic_tool_id(call_id: str | None) -> str:
+    """A tool call id as Anthropic accepts it (``^[a-zA-Z0-9_-]+$``): other characters become ``_``, the
+    same way for a ``tool_use`` and its ``tool_result``."""
+    return _TOOL_ID_INVALID.sub("_", call_id or "") or "toolu_unknown"
+
+
+def to_anthropic_tool(tool: ToolSpec) -> dict[str, Any]:
+    """A ``ToolSpec`` as an Anthropic client tool (``input_schema`` must be an object schema)."""
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object", "properties": {}}}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
 def _content_blocks(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [
-            {"type": "tool_result", "tool_use_id": message.tool_call_id or "", "content": message.content}
-        ]
+        result = {"type": "tool_result", "tool_use_id": anthropic_tool_id(message.tool_call_id)}
+        return [{**result, "content": message.content}]
     blocks: list[dict[str, Any]] = []
     if message.content:
         blocks.append({"type": "text", "text": message.content})
     for call in message.tool_calls:
-        blocks.append(
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": tool_arguments(call.arguments)}
-        )
+        use = {"type": "tool_use", "id": anthropic_tool_id(call.id), "name": call.name}
+        blocks.append({**use, "input": tool_arguments(call.arguments)})
     return blocks
 
 
@@ -57,7 +73,9 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> tuple[str | None, li
         if not blocks:
             blocks = [{"type": "text", "text": ""}]
         if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)  # Anthropic wants alternating turns: merge neighbours
+            # Anthropic wants alternating turns: merge neighbours, tool results first in a user turn.
+            merged = out[-1]["content"] + blocks
+            out[-1]["content"] = sorted(merged, key=lambda b: b["type"] != "tool_result")
         else:
             out.append({"role": role, "content": blocks})
     return system, out
@@ -81,10 +99,7 @@ def to_anthropic_request(request: ChatRequest, target: ModelTarget) -> dict[str,
     if request.stop:
         kwargs["stop_sequences"] = list(request.stop)
     if request.tools:
-        kwargs["tools"] = [
-            {"name": t.name, "description": t.description, "input_schema": t.parameters or {"type": "object"}}
-            for t in request.tools
-        ]
+        kwargs["tools"] = [to_anthropic_tool(t) for t in request.tools]
         choice = to_anthropic_tool_choice(request.tool_choice)
         if choice is not None:
             kwargs["tool_choice"] = choice

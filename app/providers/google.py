@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +24,40 @@ def _tool_names_by_id(messages: tuple[Message, ...]) -> dict[str, str]:
     return {call.id: call.name for m in messages for call in m.tool_calls}
 
 
+SIGNATURE_MARK = "__ts_"  # separates a call id from the Gemini thought signature carried inside it
+
+
+def encode_call_id(call_id: str | None, signature: bytes | None) -> str:
+    """The id clients see for a Gemini function call. Gemini's thinking models require a call's
+    ``thought_signature`` back with the call in the next turn; OpenAI-style clients only echo the id, so
+    the signature travels inside it (URL-safe base64, valid in OpenAI and Anthropic ids alike)."""
+    base = call_id or f"call_{uuid.uuid4().hex[:24]}"
+    if not signature:
+        return base
+    return f"{base}{SIGNATURE_MARK}{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+
+
+def decode_call_id(call_id: str) -> bytes | None:
+    """The thought signature carried in a call id made by ``encode_call_id`` (None if there is none)."""
+    _, mark, encoded = call_id.partition(SIGNATURE_MARK)
+    if not mark or not encoded:
+        return None
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (ValueError, binascii.Error):
+        return None
+
+
+def to_function_response(content: str) -> dict[str, Any]:
+    """A tool result as Gemini's ``response`` object: a JSON object result as is, anything else under the
+    documented ``output`` key."""
+    try:
+        value = json.loads(content)
+    except (json.JSONDecodeError, ValueError):
+        return {"output": content}
+    return value if isinstance(value, dict) else {"output": value}
+
+
 def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
     """The ``system_instruction`` text and the ``contents`` list (roles ``user`` and ``model``)."""
     system = "\n\n".join(m.content for m in messages if m.role == "system") or None
@@ -32,12 +69,16 @@ def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[
         parts: list[dict[str, Any]] = []
         if message.role == "tool":
             name = message.name or names.get(message.tool_call_id or "", "tool")
-            parts.append({"function_response": {"name": name, "response": {"result": message.content}}})
+            parts.append({"function_response": {"name": name, "response": to_function_response(message.content)}})
         else:
             if message.content:
                 parts.append({"text": message.content})
             for call in message.tool_calls:
-                parts.append({"function_call": {"name": call.name, "args": tool_arguments(call.arguments)}})
+                part: dict[str, Any] = {"function_call": {"name": call.name, "args": tool_arguments(call.arguments)}}
+                signature = decode_call_id(call.id)
+                if signature is not None:
+                    part["thought_signature"] = signature
+                parts.append(part)
         role = "model" if message.role == "assistant" else "user"
         if contents and contents[-1]["role"] == role:
             contents[-1]["parts"].extend(parts or [{"text": ""}])
@@ -116,7 +157,7 @@ def from_gemini_response(
             texts.append(part.text)
         if part.function_call is not None:
             call = part.function_call
-            call_id = call.id or f"call_{call_offset + len(calls)}"
+            call_id = encode_call_id(call.id, part.thought_signature)
             calls.append(ToolCall(id=call_id, name=call.name or "", arguments=json.dumps(call.args or {})))
     finish = _finish(response)
     if calls and finish == "stop":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -9,11 +10,30 @@ from typing import Any
 
 import openai
 
-from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, Usage
+from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, ToolSpec, Usage
 from app.errors import UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_openai_error
 from app.tokens import estimate_tokens
+
+MAX_TOOL_CALL_ID = 40  # OpenAI refuses longer tool call ids (ids made by other vendors can be longer)
+
+
+def openai_tool_call_id(call_id: str) -> str:
+    """``call_id`` itself, or a deterministic short stand-in when it is longer than OpenAI accepts (the
+    same for the assistant's call and its tool result, so the pair still matches)."""
+    if len(call_id) <= MAX_TOOL_CALL_ID:
+        return call_id
+    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[: MAX_TOOL_CALL_ID - 5]
+
+
+def to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
+    """A ``ToolSpec`` as an OpenAI function tool (a tool without parameters gets an empty object schema)."""
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    function: dict[str, Any] = {"name": tool.name, "parameters": parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
 
 
 def to_openai_message(message: Message) -> dict[str, Any]:
@@ -22,11 +42,15 @@ def to_openai_message(message: Message) -> dict[str, Any]:
     if message.role == "assistant" and message.tool_calls:
         out["content"] = message.content or None
         out["tool_calls"] = [
-            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            {
+                "id": openai_tool_call_id(call.id),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments or "{}"},
+            }
             for call in message.tool_calls
         ]
     if message.role == "tool":
-        out["tool_call_id"] = message.tool_call_id or ""
+        out["tool_call_id"] = openai_tool_call_id(message.tool_call_id or "")
     if message.name and message.role in ("user", "system"):
         out["name"] = message.name
     return out
@@ -53,13 +77,7 @@ def to_openai_request(
     if request.stop:
         kwargs["stop"] = list(request.stop)
     if request.tools:
-        kwargs["tools"] = [
-            {
-                "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters or {}},
-            }
-            for t in request.tools
-        ]
+        kwargs["tools"] = [to_openai_tool(t) for t in request.tools]
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
     if stream:
@@ -93,12 +111,12 @@ def from_openai_chunk(chunk: Any) -> tuple[StreamChunk | None, Usage | None]:
     delta = choice.delta
     tool_deltas = tuple(
         ToolCallDelta(
-            index=d.index,
+            index=d.index if d.index is not None else position,  # some compatible servers omit it
             id=d.id,
             name=d.function.name if d.function else None,
             arguments=(d.function.arguments or "") if d.function else "",
         )
-        for d in (getattr(delta, "tool_calls", None) or ())
+        for position, d in enumerate(getattr(delta, "tool_calls", None) or ())
     )
     text = (delta.content or "") if delta is not None else ""
     finish = normalize_finish_reason(choice.finish_reason)
