@@ -63,7 +63,7 @@ def cost_route(
             unpriced.append(info.name)
         else:
             priced.append(Estimate(info.name, info.tier, cost))
-    priced.sort(key=lambda e: (e.cost, -e.tier, e.name))
+    priced.sort(key=lambda e: (e.cost, -e.tier, e.model))
     available = [e for e in priced if catalogue[e.model].available]
     if not available and not (budget is None and any(catalogue[n].available for n in unpriced)):
         raise NoModelAvailableError(

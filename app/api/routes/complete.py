@@ -58,6 +58,7 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
             model=body.model,
             task_type=body.task_type,
             models=tuple(body.models or ()),
+            max_cost=body.max_cost,
         )
     )
     annotate(route=decision.strategy, stream=body.stream)
