@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.routes import chat, complete, health, metrics, models, pipelines
+from app.api.routes import route as route_dry_run
 from app.lifespan import lifespan_for
 from app.observability.setup import install_observability
 from app.settings.settings import Settings
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (complete, chat, models, health, metrics):
         app.include_router(module.router)
     app.include_router(pipelines.router)
+    app.include_router(route_dry_run.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_observability(app, settings)  # outermost: sees every answer, the body limit's 413 included
     return app
