@@ -12,6 +12,7 @@ from app.orchestration.result import Outcome
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
 from app.routing.router import route
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, compile_rules
 from app.settings.catalogue import GatewayConfig, load_config
 from app.settings.settings import Settings
 
@@ -24,12 +25,16 @@ class Gateway:
     config: GatewayConfig
     registry: ProviderRegistry
     executor: Executor
+    conditions: ConditionRegistry = EMPTY_REGISTRY  # rule conditions registered from Python
 
     @classmethod
-    def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Gateway:
+    def build(
+        cls, settings: Settings, env: Mapping[str, str] | None = None, conditions: ConditionRegistry = EMPTY_REGISTRY
+    ) -> Gateway:
         config = load_config(settings.config)
+        compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails at start
         registry = ProviderRegistry.build(config, env)
-        return cls(settings, config, registry, Executor(registry, config.orchestration))
+        return cls(settings, config, registry, Executor(registry, config.orchestration), conditions)
 
     def catalogue(self) -> CatalogueView:
         """What routing may know of each model, availability included."""
@@ -48,7 +53,7 @@ class Gateway:
         return view
 
     def plan(self, inp: RouteInput) -> RouteDecision:
-        return route(inp, self.catalogue(), self.config.routing)
+        return route(inp, self.catalogue(), self.config.routing, self.conditions)
 
     async def run(
         self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None
