@@ -52,7 +52,7 @@ class InstrumentedProvider:
     async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
         started = time.perf_counter()
         first = True
-        usage: Usage | None = None
+        recorded = False
         chunks = self.inner.stream(request, target)
         try:
             async for chunk in chunks:
@@ -63,18 +63,24 @@ class InstrumentedProvider:
                     ctx = current()
                     if ctx is not None and ctx.ttft_ms is None:
                         ctx.ttft_ms = ttft * 1000.0
-                if chunk.usage is not None:
-                    usage = chunk.usage
+                if chunk.usage is not None and not recorded:
+                    # The last chunk carries the usage: record now, consumers may stop pulling after it.
+                    recorded = True
+                    self._record(target, started, chunk.usage)
                 yield chunk
         except Exception as exc:
-            if not first:  # broke mid-stream; errors before the first chunk are orchestration's to count
+            if not first and not recorded:  # broke mid-stream; earlier errors are orchestration's to count
                 metrics.record_upstream_error(target.name, target.provider, _error_type(exc))
             raise
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:  # close the upstream stream when our consumer stops early
                 await aclose()
-        usage = usage or Usage()
+        if not recorded:  # a stream that ended without usage (providers estimate it, so rare)
+            self._record(target, started, Usage())
+
+    @staticmethod
+    def _record(target: ModelTarget, started: float, usage: Usage) -> None:
         metrics.record_upstream_call(
             target.name,
             target.provider,
