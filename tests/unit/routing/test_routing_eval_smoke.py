@@ -1,0 +1,69 @@
+"""bench/routing_eval.py runs end to end on a tiny subset of the shared evaluation data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+DATA = Path(os.environ.get("SWITCHYARD_EVAL_DATA", REPO.parent / "shared" / "evals" / "dev"))
+
+needs_data = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"evaluation data not found at {DATA} (set SWITCHYARD_EVAL_DATA)"
+)
+
+
+@needs_data
+def test_script_prints_and_writes_the_tables(tmp_path: Path) -> None:
+    out = tmp_path / "routing_eval.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "routing_eval.py"),
+            "--data",
+            str(DATA),
+            "--limit",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    written = out.read_text()
+    assert written.strip() == result.stdout.strip()
+    for needle in (
+        "| MT-Bench | 32 |",
+        "Arena-Hard v2.0",
+        "always-strongest",
+        "route-by-length",
+        "complexity",
+        "cost: 11",
+    ):
+        assert needle in written
+    assert "(subset: at most 4 prompts" in written
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "routing_eval.py"),
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "evaluation data not found" in result.stderr
