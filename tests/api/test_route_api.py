@@ -1,0 +1,137 @@
+"""Routing through the app: ``POST /v1/route`` (dry run) and the route info of ``/v1/complete``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.server import FakeUpstream
+from tests.support import TEST_KEYS, app_client, fake_models, write_config
+
+ROUTING = {
+    "rules": [
+        {
+            "name": "legal",
+            "target": "claude-3-5-sonnet-20241022",
+            "priority": 5,
+            "when": {"metadata": {"team": "legal"}},
+        }
+    ],
+    "tasks": {"creative": "claude-3-5-sonnet-20241022", "conversation": "gemini-2.0-flash"},
+}
+
+
+@pytest.fixture
+async def client(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    for name, value in TEST_KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GEMINI_API_KEY")  # gemini-2.0-flash is unavailable: routing must skip it
+    config = {"models": fake_models(upstream.base_url), "routing": ROUTING, "orchestration": {"max_retries": 0}}
+    async with app_client(write_config(tmp_path, config)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("body", "strategy", "model", "reason"),
+    [
+        ({"prompt": "What is the capital of France?"}, "complexity", "gpt-4o-mini", "simple"),
+        ({"prompt": "Fix the bug in this Python function"}, "complexity", "gpt-4o", "code keywords"),
+        ({"prompt": "Analyze the trade-offs"}, "complexity", "claude-3-5-sonnet-20241022", "reasoning keywords"),
+        ({"prompt": "hi", "metadata": {"team": "legal"}}, "rules", "claude-3-5-sonnet-20241022", "rule legal"),
+        ({"prompt": "Write a poem", "routing": "task"}, "task", "claude-3-5-sonnet-20241022", "task creative"),
+        ({"prompt": "hi", "task_type": "creative"}, "task", "claude-3-5-sonnet-20241022", "task_type given"),
+        ({"prompt": "What is 2+2?", "routing": "cost"}, "cost", "gpt-4o-mini", "needs tier >= 2"),
+    ],
+)
+async def test_dry_run_decides_without_calling_a_model(
+    client: httpx.AsyncClient, upstream: FakeUpstream, body: dict[str, Any], strategy: str, model: str, reason: str
+) -> None:
+    response = await client.post("/v1/route", json=body)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert (decision["strategy"], decision["model"]) == (strategy, model)
+    assert reason in decision["reason"]
+    assert decision["candidates"][0] == model
+    assert response.headers["x-switchyard-route"] == f"{strategy}; model={model}"
+    assert upstream.requests == []
+
+
+async def test_dry_run_reports_skipped_unavailable_models(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/route", json={"prompt": "hello there", "routing": "task"})
+    decision = response.json()
+    assert decision["skipped"] == [{"model": "gemini-2.0-flash", "reason": decision["skipped"][0]["reason"]}]
+    assert "GEMINI_API_KEY" in decision["skipped"][0]["reason"] or "key" in decision["skipped"][0]["reason"]
+    assert decision["model"] != "gemini-2.0-flash"
+    assert "gemini-2.0-flash skipped" in decision["reason"]
+
+
+async def test_cost_dry_run_details(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/route", json={"prompt": "Analyze the trade-offs", "routing": "cost", "max_tokens": 100, "max_cost": 1}
+    )
+    details = response.json()["details"]
+    assert details["level"] == "complex" and details["required_tier"] == 4
+    assert details["output_tokens"] == 100 and details["max_cost"] == 1
+    assert set(details["estimated_cost"]) == {"gpt-4o", "claude-3-5-sonnet-20241022"}
+
+
+@pytest.mark.parametrize("path", ["/v1/route", "/v1/complete"])
+async def test_over_budget_is_422_naming_the_cheapest_cost(
+    client: httpx.AsyncClient, upstream: FakeUpstream, path: str
+) -> None:
+    body = {"prompt": "Analyze the trade-offs", "routing": "cost", "max_cost": 0.000001}
+    response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["type"] == "budget_exceeded"
+    assert error["cheapest_model"] == "gpt-4o" and error["cheapest_cost"] > 0.000001
+    assert "cheapest possible is gpt-4o" in error["message"]
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"prompt": "x", "routing": "cost", "max_cost": 0}, "max_cost"),
+        ({"prompt": "x", "max_cost": "lots"}, "max_cost"),
+        ({"prompt": "x", "routing": "cheapest"}, "routing"),
+        ({"prompt": "x", "task_type": "astrology"}, "unknown task_type"),
+    ],
+)
+async def test_bad_routing_input_is_4xx(client: httpx.AsyncClient, body: dict[str, Any], needle: str) -> None:
+    for path in ("/v1/route", "/v1/complete"):
+        response = await client.post(path, json=body)
+        assert 400 <= response.status_code < 500, response.text
+        error = response.json()["error"]
+        text = error["message"] + " ".join(e.get("field", "") for e in error.get("errors", []))
+        assert needle in text
+
+
+@pytest.mark.parametrize(
+    ("body", "strategy", "model"),
+    [
+        ({"prompt": "Write a Python function to add numbers"}, "complexity", "gpt-4o"),
+        ({"prompt": "What is 2+2?", "routing": "cost", "max_cost": 0.01}, "cost", "gpt-4o-mini"),
+        ({"prompt": "hello", "routing": "task"}, "task", None),
+    ],
+)
+async def test_complete_answers_with_route_info_and_header(
+    client: httpx.AsyncClient, upstream: FakeUpstream, body: dict[str, Any], strategy: str, model: str | None
+) -> None:
+    planned = (await client.post("/v1/route", json=body)).json()
+    response = await client.post("/v1/complete", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    route = answer["route"]
+    assert route["strategy"] == strategy
+    assert answer["model"] == route["model"] == planned["model"] == (model or planned["model"])
+    assert route["candidates"] == planned["candidates"] and route["reason"] == planned["reason"]
+    assert route["skipped"] == planned["skipped"]
+    assert response.headers["x-switchyard-route"] == f"{strategy}; model={answer['model']}"
+    assert len(upstream.requests) == 1
