@@ -20,7 +20,7 @@ _CODE_LINE = re.compile(
     r"^\s*(?:def \w+\(|class \w+[(:]|import \w|from \w+ import |#include\s*<|public (?:static |class )|"
     r"function \w*\s*\(|const \w+ = |let \w+ = |var \w+ = |fn \w+\(|func \w+\(|SELECT .+ FROM |"
     r"(?:for|while|if)\s*\(.*\)\s*\{|return\b.*;\s*$|.*[;{]\s*$|\}\s*$|"
-    r"(?:if|elif|else|for|while|try|except|with|async def)\b.*:\s*$)"
+    r"(?:if|elif|else|for|while|try|except|with|async def)\b.*:\s*$)|^\s+return\b"
 )
 #: Per-message overhead of chat formats (role markers), added to token estimates.
 MESSAGE_OVERHEAD_TOKENS = 4
