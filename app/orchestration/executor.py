@@ -61,6 +61,9 @@ class Executor:
         self.config = config or OrchestrationConfig()
         self.clock = clock
         self.breakers = breakers or BreakerBoard(self.config.breaker, clock, on_change=set_breaker_state)
+        if breakers is None:
+            for name in registry.names():  # every model's gauge starts at closed
+                set_breaker_state(name, "closed")
         self.latencies = LatencyTracker()
         self.caller = ModelCaller(
             registry,
