@@ -41,10 +41,21 @@ class ModelUnavailableError(UpstreamUnavailableError):
 
 
 class ModelBusyError(UpstreamUnavailableError):
-    """A local model's bounded queue is full; another model may take the request."""
+    """A local model's bounded queue is full; another model may take the request. Keeps the
+    ``CapacityError``'s Retry-After for the client."""
 
     error_type = "capacity_exceeded"
     retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
 def prompt_tokens(request: ChatRequest) -> int:
@@ -137,7 +148,9 @@ class ModelCaller:
                         model=target.name,
                     ) from None
                 except CapacityError as exc:
-                    raise ModelBusyError(exc.message, provider=target.provider, model=target.name) from exc
+                    raise ModelBusyError(
+                        exc.message, retry_after=exc.retry_after, provider=target.provider, model=target.name
+                    ) from exc
             except asyncio.CancelledError:
                 breaker.release()
                 self._charge(ledger, entry, tokens, "cancelled")

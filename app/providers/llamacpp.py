@@ -111,7 +111,7 @@ class WorkerStats:
     completed: int
     cancelled: int
     failed: int
-    tokens_generated: int
+    tokens_generated: int  # text chunks sent, one per generated token
 
 
 class _Worker:
@@ -190,13 +190,15 @@ class _Worker:
                     break
                 job = self._running = self._queue.popleft()
             started = time.perf_counter()
-            outcome = self._execute(job)
-            with self._cond:
+            outcome, last = self._execute(job)
+            with self._cond:  # free the slot before the caller hears the end, so it may submit again
                 self._running = None
                 self._counts[outcome] += 1
                 self._counts["tokens"] += job.tokens
                 if outcome == "completed":
                     self._avg_job_s = 0.7 * self._avg_job_s + 0.3 * (time.perf_counter() - started)
+            if last is not None:
+                self._emit(job, last)
         self._release()
 
     def _load(self) -> None:
@@ -232,25 +234,28 @@ class _Worker:
         except RuntimeError:  # the caller's event loop is closed: nobody is listening any more
             job.cancel.set()
 
-    def _execute(self, job: _Job) -> str:
-        """Run one generation, streaming its events; answers the outcome counter to bump."""
+    def _execute(self, job: _Job) -> tuple[str, Event | None]:
+        """Run one generation, streaming its text; answers the outcome (a counter name) and the final
+        event (``end`` or ``error``; None when cancelled), which the caller sends once the slot is free."""
         llama = self._llama
         if llama is None:
             reason = f"the local model failed to load ({self._load_error})"
-            self._emit(job, ("error", self._unavailable(job, reason)))
-            return "failed"
+            return "failed", ("error", self._unavailable(job, reason))
         if job.cancel.is_set():
-            return "cancelled"
+            return "cancelled", None
         prompt_tokens: int | None = None
         finish: str | None = None
         try:
+            # Evaluate every prompt in full: reusing the previous request's cached prefix changes the
+            # batch split, and with it the logits, so temperature 0 would not repeat its answer.
+            llama.reset()
             chunks = llama.create_chat_completion(**job.kwargs, stream=True)
             try:
                 for chunk in chunks:
                     if prompt_tokens is None:
                         prompt_tokens = llama.n_tokens  # the prompt is evaluated, the first token sampled
                     if job.cancel.is_set():
-                        return "cancelled"
+                        return "cancelled", None
                     text, chunk_finish = from_llama_chunk(chunk)
                     if text:
                         job.tokens += 1
@@ -259,12 +264,10 @@ class _Worker:
             finally:
                 chunks.close()  # type: ignore[union-attr]
         except Exception as exc:  # llama.cpp raises plain exceptions; translate them for the caller
-            self._emit(job, ("error", self._error(llama, job, exc, started=prompt_tokens is not None)))
-            return "failed"
+            return "failed", ("error", self._error(llama, job, exc, started=prompt_tokens is not None))
         prompt = prompt_tokens or 0
         usage = Usage(prompt, completion_tokens(llama.n_tokens, prompt, finish))
-        self._emit(job, ("end", (finish or "stop", usage)))
-        return "completed"
+        return "completed", ("end", (finish or "stop", usage))
 
     def _error(self, llama: llama_cpp.Llama, job: _Job, exc: Exception, *, started: bool) -> GatewayError:
         if isinstance(exc, ValueError) and not started:
