@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
 from app.observability.context import RequestContext, bind, unbind
+from app.observability.multiproc import multiprocess_dir
 
 log = logging.getLogger("switchyard.access")
 
@@ -51,6 +52,18 @@ def _error_type_from_body(body: bytes) -> str | None:
     return kind if isinstance(kind, str) and ERROR_TYPE.fullmatch(kind) else None
 
 
+def _on_shutdown(send: Send) -> Send:
+    """A lifespan ``send`` that, once the app has shut down, drops this worker's live gauges (in flight)
+    from the shared multiprocess directory, so that a restarted worker does not leave a stale value."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "lifespan.shutdown.complete":
+            metrics.mark_process_dead()
+        await send(message)
+
+    return wrapped
+
+
 def outcome_of(status: int, ctx: RequestContext) -> str:
     """``success``, or the error type (from ``annotate(error_type=...)`` or the error body)."""
     if ctx.error_type:
@@ -72,6 +85,8 @@ class ObservabilityMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and multiprocess_dir():
+                send = _on_shutdown(send)
             await self.app(scope, receive, send)
             return
         request_id = None

@@ -187,12 +187,25 @@ def test_prepare_multiprocess_dir_exports_and_clears(tmp_path: Path, monkeypatch
 
 WORKER = textwrap.dedent(
     """
-    import sys
+    import asyncio, sys
     from app.observability import metrics
     metrics.record_upstream_call("mp-model", "openai", 0.2, 10, 5, 0.01)
     metrics.IN_FLIGHT.inc()
-    if sys.argv[1] == "exit":
-        metrics.mark_process_dead()
+    if sys.argv[1] == "exit":  # run the app's lifespan as uvicorn does: shutdown drops the live gauges
+        from app.main import create_app
+        from app.settings.settings import Settings
+        app = create_app(Settings(config=sys.argv[2]))
+        incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent = []
+
+        async def receive():
+            return incoming.pop(0)
+
+        async def send(message):
+            sent.append(message["type"])
+
+        asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"], sent
     """
 )
 READER = textwrap.dedent(
@@ -216,9 +229,9 @@ def test_metrics_are_summed_over_worker_processes(tmp_path: Path) -> None:
     shared = tmp_path / "prom"
     shared.mkdir()
     env = {**os.environ, MULTIPROC_ENV: str(shared), "PYTHONPATH": str(ROOT)}
-    for mode in ("stay", "exit"):  # two workers; the second one exits cleanly
-        subprocess.run([sys.executable, "-c", WORKER, mode], env=env, check=True, timeout=60, cwd=ROOT)
     config = write_config(tmp_path, {"models": {"mp-model": model("x", api_base="http://127.0.0.1:9/v1")}})
+    for mode in ("stay", "exit"):  # two workers; the second one shuts down cleanly
+        subprocess.run([sys.executable, "-c", WORKER, mode, str(config)], env=env, check=True, timeout=60, cwd=ROOT)
     out = subprocess.run(
         [sys.executable, "-c", READER, str(config)], env=env, check=True, timeout=60, cwd=ROOT, capture_output=True
     )
