@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -246,3 +248,55 @@ def test_metrics_are_summed_over_worker_processes(tmp_path: Path) -> None:
     assert value(samples, "switchyard_requests_in_flight") == 1  # the exited worker's gauge is gone
     assert json.dumps(sorted(p.name for p in shared.iterdir()))  # the workers really wrote files
     assert any(shared.glob("counter_*.db"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_switchyard_serve_with_two_workers_sums_metrics(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """A real ``switchyard serve --workers 2``: every scrape, whichever worker answers it, shows all requests."""
+    upstream.default = Reply(text="served", input_tokens=3, output_tokens=2)
+    base = upstream.openai_base_url
+    config = write_config(
+        tmp_path, {"models": {"mw-model": model("mw-up", api_base=base, cost_per_1k_input=1.0, cost_per_1k_output=0.0)}}
+    )
+    port = _free_port()
+    env = {**os.environ, MULTIPROC_ENV: str(tmp_path / "prom"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "app.cli", "serve", "--workers", "2", "--port", str(port), "--config", str(config)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        for _ in range(10):  # a new connection each time, so that both workers take some
+            response = httpx.post(f"{url}/v1/complete", json={"prompt": "hi", "model": "mw-model"}, timeout=30)
+            assert response.status_code == 200, response.text
+        labels = {"model": "mw-model", "provider": "openai_compatible"}
+        for _ in range(4):
+            samples = parse(httpx.get(f"{url}/metrics", timeout=10).text)
+            assert (
+                value(samples, "switchyard_requests_total", route="specific", status_class="2xx", outcome="success")
+                == 10
+            )
+            assert value(samples, "switchyard_tokens_total", direction="input", **labels) == 30
+            assert value(samples, "switchyard_cost_usd_total", **labels) == pytest.approx(0.03)
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        if server.stderr:
+            server.stderr.close()
