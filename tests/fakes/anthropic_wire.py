@@ -1,0 +1,195 @@
+"""Anthropic Messages API wire format: request parsing, bodies, SSE events, errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from tests.fakes.scripts import (
+    ParsedRequest,
+    Plan,
+    StreamEvent,
+    WireError,
+    arguments_json,
+    content_text,
+    json_fragments,
+    split_chunks,
+)
+
+VENDOR = "anthropic"
+SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+    500: ("api_error", "Internal server error"),
+    504: ("timeout_error", "Request timed out"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+def parse(body: Mapping[str, Any]) -> ParsedRequest:
+    """Extract model, stream flag and text (``system`` + messages) from a Messages request."""
+    texts = [content_text(body.get("system"))]
+    last_user = ""
+    for message in body.get("messages") or []:
+        text = content_text(message.get("content"))
+        texts.append(text)
+        if message.get("role") == "user":
+            last_user = text
+    return ParsedRequest(
+        model=str(body.get("model", "")),
+        stream=bool(body.get("stream")),
+        last_user_text=last_user,
+        input_text=" ".join(t for t in texts if t),
+    )
+
+
+def api_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """``x-api-key``, or a bearer token (OAuth-style auth)."""
+    if "x-api-key" in headers:
+        return headers["x-api-key"]
+    auth = headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def _request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+def response_headers() -> dict[str, str]:
+    """Headers Anthropic puts on every response."""
+    return {"request-id": _request_id()}
+
+
+def _stop_reason(plan: Plan) -> str:
+    if plan.truncated:
+        return "max_tokens"
+    return "tool_use" if plan.tool_calls else "end_turn"
+
+
+def _tool_id(plan: Plan, index: int) -> str:
+    return f"toolu_{plan.ident[:20]}{index}"
+
+
+def _blocks(plan: Plan) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if plan.text or not plan.tool_calls:
+        blocks.append({"type": "text", "text": plan.text})
+    for i, call in enumerate(plan.tool_calls):
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": _tool_id(plan, i),
+                "name": call["name"],
+                "input": call.get("arguments") or {},
+            }
+        )
+    return blocks
+
+
+def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": plan.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _message(plan: Plan, content: list[dict[str, Any]], stop: str | None, output_tokens: int) -> dict[str, Any]:
+    return {
+        "id": f"msg_{plan.ident}",
+        "type": "message",
+        "role": "assistant",
+        "model": plan.model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": _usage(plan, output_tokens),
+    }
+
+
+def completion(plan: Plan) -> dict[str, Any]:
+    """A non-streaming ``message`` object."""
+    return _message(plan, _blocks(plan), _stop_reason(plan), plan.output_tokens)
+
+
+def _sse(event: str, payload: Mapping[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
+    """message_start, per-block start/ping/deltas/stop, message_delta (usage), message_stop."""
+    events = [StreamEvent(_sse("message_start", {"type": "message_start", "message": _message(plan, [], None, 1)}))]
+    blocks = _blocks(plan)
+    first_tool = len(blocks) - len(plan.tool_calls)
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(plan.text)]
+        else:
+            start = {**block, "input": {}}
+            call = plan.tool_calls[index - first_tool]
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
+            deltas += [{"type": "input_json_delta", "partial_json": p} for p in json_fragments(arguments_json(call))]
+        events.append(
+            StreamEvent(
+                _sse(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": start},
+                )
+            )
+        )
+        if index == 0:
+            events.append(StreamEvent(_sse("ping", {"type": "ping"})))
+        for delta in deltas:
+            payload = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(StreamEvent(_sse("content_block_delta", payload), content=True))
+        events.append(StreamEvent(_sse("content_block_stop", {"type": "content_block_stop", "index": index})))
+    events.append(
+        StreamEvent(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": _stop_reason(plan), "stop_sequence": None},
+                    "usage": {"output_tokens": plan.output_tokens},
+                },
+            )
+        )
+    )
+    events.append(StreamEvent(_sse("message_stop", {"type": "message_stop"})))
+    return events
+
+
+def error(status: int, message: str | None = None) -> WireError:
+    """The ``{"type": "error", "error": {type, message}, "request_id"}`` body for a status."""
+    default = ("api_error", "Internal server error") if status >= 500 else ("invalid_request_error", "Invalid request.")
+    err_type, default_message = _ERRORS.get(status, default)
+    request_id = _request_id()
+    body = {
+        "type": "error",
+        "error": {"type": err_type, "message": message or default_message},
+        "request_id": request_id,
+    }
+    return WireError(status=status, body=body, headers={"request-id": request_id})
+
+
+def stream_error(status: int, message: str | None = None) -> bytes:
+    """An ``event: error`` SSE event (sent with HTTP 200 after some chunks)."""
+    body = error(status, message).body
+    return _sse("error", {"type": "error", "error": body["error"]})
+
+
+def auth_error(key: str | None) -> WireError:
+    """The 401 Anthropic returns for a wrong or missing key."""
+    return error(401, "invalid x-api-key" if key else "x-api-key header is required")
