@@ -276,6 +276,8 @@ async def test_routing_aliases(client: openai.AsyncOpenAI, upstream: FakeUpstrea
         model="task", messages=[{"role": "user", "content": "Translate 'good morning' into French"}]
     )
     assert task.headers["x-switchyard-route"].startswith("task; ")
+    cheapest = await client.chat.completions.with_raw_response.create(model="cheapest", messages=USER)
+    assert cheapest.headers["x-switchyard-route"].startswith("cost; ")
     race = await client.chat.completions.with_raw_response.create(model="race", messages=USER)
     assert race.headers["x-switchyard-route"].startswith("parallel; ")
     assert race.parse().choices[0].message.content == "echo: hello there"

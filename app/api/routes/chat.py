@@ -38,7 +38,9 @@ router = APIRouter()
 
 # The one table of routing aliases usable as ``model`` (a catalogue model of the same name wins).
 MODEL_ALIASES: dict[str, str] = {
-    "auto": "auto",  # complexity routing
+    "auto": "auto",  # the configured rules, then the configured default strategy (complexity)
+    "complexity": "complexity",  # complexity routing
+    "rules": "rules",  # the configured routing rules only
     "task": "task",  # task-type routing (detected from the prompt)
     "cheapest": "cost",  # cost router: cheapest model expected to be good enough
     "cost": "cost",
