@@ -46,6 +46,4 @@ def classify_complexity(features: Features, config: ComplexityConfig | None = No
     if code_hits:
         reason = f"code keywords: {', '.join(code_hits[:3])}"
         return ComplexityVerdict("code", reason, _score("code", tokens, config))
-    return ComplexityVerdict(
-        "simple", f"no complexity signals (~{tokens} tokens)", _score("simple", tokens, config)
-    )
+    return ComplexityVerdict("simple", f"no complexity signals (~{tokens} tokens)", _score("simple", tokens, config))

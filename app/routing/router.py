@@ -75,9 +75,7 @@ def _specific(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
     if info is None:
         raise ModelNotFoundError(f"model {inp.model!r} is not in the catalogue", model=inp.model)
     if not info.available:
-        raise NoModelAvailableError(
-            f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model
-        )
+        raise NoModelAvailableError(f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model)
     fallbacks = tuple(f for f in info.fallbacks if _unavailable_reason(f, catalogue) is None)
     return RouteDecision("specific", (inp.model, *fallbacks), f"model {inp.model} requested")
 
@@ -102,9 +100,7 @@ def _complexity(features: Features, catalogue: CatalogueView, config: RoutingCon
     return with_availability("complexity", target, reason, catalogue, config, details)
 
 
-def _task(
-    inp: RouteInput, features: Features, catalogue: CatalogueView, config: RoutingConfig
-) -> RouteDecision:
+def _task(inp: RouteInput, features: Features, catalogue: CatalogueView, config: RoutingConfig) -> RouteDecision:
     known = set(keyword_table(config.task_keywords)) | set(config.tasks) | {"conversation"}
     if inp.task_type:
         task, why = inp.task_type.strip().lower(), "task_type given"

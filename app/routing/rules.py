@@ -81,9 +81,7 @@ def compile_condition(
     )
     for limit, attribute, sign in bounds:
         if limit is not None:
-            checks.append(
-                lambda f, n=limit, a=attribute, s=sign: getattr(f, a) >= n if s > 0 else getattr(f, a) <= n
-            )
+            checks.append(lambda f, n=limit, a=attribute, s=sign: getattr(f, a) >= n if s > 0 else getattr(f, a) <= n)
     if spec.has_code is not None:
         want = spec.has_code
         checks.append(lambda f: f.code == want)

@@ -46,9 +46,7 @@ def keyword_table(overrides: Mapping[str, tuple[str, ...]] | None = None) -> dic
     return table
 
 
-def detect_task(
-    features: Features, overrides: Mapping[str, tuple[str, ...]] | None = None
-) -> TaskVerdict:
+def detect_task(features: Features, overrides: Mapping[str, tuple[str, ...]] | None = None) -> TaskVerdict:
     """The most signalled task and why; ``conversation`` when nothing matches."""
     text = features.text
     opening = text[:OPENING_CHARS]
