@@ -19,7 +19,7 @@ from app.orchestration.attempt import ModelCaller
 from app.orchestration.deadline import Deadline
 from app.orchestration.latency import LatencyTracker
 from app.orchestration.options import HedgeOptions
-from app.orchestration.parallel import all_failed
+from app.orchestration.parallel import all_failed, task_group
 from app.orchestration.result import Ledger
 from app.settings.orchestration import OrchestrationConfig
 
@@ -67,7 +67,7 @@ async def hedged(
     }
     last_started: str | None = None
 
-    async with asyncio.TaskGroup() as group:
+    async with task_group() as group:
 
         def launch() -> str:
             nonlocal last_started

@@ -7,10 +7,11 @@ not end the race). ``gather``: every model answers or fails; all answers and fai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from app.domain import ChatRequest, Completion
-from app.errors import AllModelsFailedError, Failure, UpstreamError
+from app.errors import AllModelsFailedError, Failure, GatewayError, UpstreamError
 from app.orchestration.attempt import ModelCaller
 from app.orchestration.deadline import Deadline
 from app.orchestration.result import Ledger
@@ -24,6 +25,29 @@ def all_failed(failures: Sequence[Failure], errors: Sequence[UpstreamError], wha
     if errors and all(not e.fallback_ok for e in errors):
         return errors[0]
     return AllModelsFailedError(f"every model {what} failed", list(failures))
+
+
+def _first_gateway_error(group: BaseExceptionGroup) -> GatewayError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, GatewayError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (inner := _first_gateway_error(exc)) is not None:
+            return inner
+    return None
+
+
+@asynccontextmanager
+async def task_group() -> AsyncIterator[asyncio.TaskGroup]:
+    """An ``asyncio.TaskGroup`` whose failure surfaces as its first ``GatewayError`` (a clean HTTP answer)
+    rather than an ``ExceptionGroup``; the other tasks are cancelled and awaited either way."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as exc:
+        first = _first_gateway_error(exc)
+        if first is None:
+            raise
+        raise first from exc
 
 
 async def race(
@@ -48,7 +72,7 @@ async def race(
                 if task is not me:
                     task.cancel()
 
-    async with asyncio.TaskGroup() as group:
+    async with task_group() as group:
         for name in models:
             tasks.append(group.create_task(run(name), name=f"race:{name}"))
     if winner is None:
@@ -70,7 +94,7 @@ async def gather(
         except UpstreamError as exc:
             errors.append(exc)
 
-    async with asyncio.TaskGroup() as group:
+    async with task_group() as group:
         for name in models:
             group.create_task(run(name), name=f"all:{name}")
     if not results:

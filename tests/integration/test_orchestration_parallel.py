@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.errors import AllModelsFailedError, DeadlineExceededError
+from app.errors import AllModelsFailedError, DeadlineExceededError, ModelNotFoundError
 from app.orchestration.options import HedgeOptions, RunOptions
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
@@ -192,3 +192,11 @@ async def test_deadline_cancels_a_whole_race(harness: Harness, upstream: FakeUps
         await executor.execute(parallel(MINI, SONNET, GEMINI), REQUEST, RunOptions(timeout_s=0.5))
     assert time.monotonic() - started < 4
     assert upstream.wait_for_disconnects(3) == 3
+
+
+async def test_a_gateway_error_in_a_task_is_not_an_exception_group(harness: Harness, upstream: FakeUpstream) -> None:
+    executor = harness.build({"max_retries": 0})
+    upstream.script(MINI, Reply(delay_s=10))
+    with pytest.raises(ModelNotFoundError):
+        await executor.execute(parallel(MINI, "not-in-the-catalogue"), REQUEST)
+    upstream.wait_idle(timeout=5)  # the sibling call (10 s upstream) was cancelled, not left running
