@@ -29,6 +29,17 @@ from app.errors import (
     UpstreamUnavailableError,
 )
 
+try:  # openai 3.x and anthropic 2.x ship their transport as ``httpx2``
+    import httpx2
+
+    _TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
+    _TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
+except ImportError:  # pragma: no cover - older SDKs use httpx only
+    _TIMEOUTS, _TRANSPORT = (httpx.TimeoutException,), (httpx.TransportError,)
+
+_TIMEOUTS += (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError)
+_TRANSPORT += (aiohttp.ClientError, ConnectionError, OSError)
+
 AUTH_MESSAGE = "upstream rejected the credentials"
 _MAX_MESSAGE = 500
 _SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+\S+)")
@@ -93,18 +104,14 @@ def from_status(
 
 def _transport_error(exc: BaseException, provider: str, model: str) -> UpstreamError | None:
     """Timeouts and connection failures of the HTTP transports the SDKs use."""
-    if isinstance(
-        exc, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException | aiohttp.ServerTimeoutError
-    ):
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException | aiohttp.ServerTimeoutError):
         return UpstreamTimeoutError(f"{provider} did not answer in time", provider=provider, model=model)
-    if isinstance(exc, httpx.TransportError | aiohttp.ClientError | ConnectionError | OSError):
+    if isinstance(exc, _TRANSPORT):
         return UpstreamConnectionError(f"could not reach {provider}", provider=provider, model=model)
     return None
 
 
-def map_openai_error(
-    exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()
-) -> UpstreamError:
+def map_openai_error(exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()) -> UpstreamError:
     """Map an ``openai`` SDK exception (also used for OpenAI-compatible servers)."""
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeoutError(f"{provider} did not answer in time", provider=provider, model=model)
@@ -163,12 +170,13 @@ def _anthropic_message(exc: anthropic.APIStatusError) -> str:
     return exc.message
 
 
-def map_google_error(
-    exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()
-) -> UpstreamError:
+def map_google_error(exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()) -> UpstreamError:
     """Map a ``google-genai`` SDK exception (``errors.APIError`` carries the HTTP code)."""
     if isinstance(exc, genai_errors.APIError):
         headers = getattr(exc.response, "headers", None)
+        if _google_reason(exc.details) in _GOOGLE_AUTH_REASONS:
+            # Gemini answers a wrong key with 400 INVALID_ARGUMENT and the typed reason API_KEY_INVALID.
+            return UpstreamAuthError(AUTH_MESSAGE, provider=provider, model=model, upstream_status=exc.code)
         return from_status(
             int(exc.code or 502),
             sanitize(exc.message, secrets),
@@ -179,3 +187,15 @@ def map_google_error(
     return _transport_error(exc, provider, model) or UpstreamServerError(
         f"{provider} call failed ({type(exc).__name__})", provider=provider, model=model
     )
+
+
+_GOOGLE_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED"})
+
+
+def _google_reason(details: Any) -> str | None:
+    """The ``reason`` of Google's typed ``google.rpc.ErrorInfo`` detail, if the error body has one."""
+    error = details.get("error") if isinstance(details, dict) else None
+    for item in (error or {}).get("details") or ():
+        if isinstance(item, dict) and item.get("reason"):
+            return str(item["reason"])
+    return None

@@ -19,6 +19,9 @@ from app.providers.base import ModelTarget, build_completion, normalize_finish_r
 from app.providers.errors import map_google_error
 from app.providers.openai import tool_arguments
 
+# The SDK retries dropped connections on its own when aiohttp is installed; retries belong to orchestration.
+NO_RETRIES: dict[str, Any] = {"attempts": 1}
+
 
 def _tool_names_by_id(messages: tuple[Message, ...]) -> dict[str, str]:
     return {call.id: call.name for m in messages for call in m.tool_calls}
@@ -100,7 +103,7 @@ def to_gemini_tool_config(choice: str | dict[str, Any] | None) -> dict[str, Any]
 def to_gemini_request(request: ChatRequest, target: ModelTarget) -> dict[str, Any]:
     """Keyword arguments for ``client.aio.models.generate_content``."""
     system, contents = to_gemini_contents(request.messages)
-    config: dict[str, Any] = {"http_options": {"timeout": int(target.timeout_s * 1000)}}
+    config: dict[str, Any] = {"http_options": {"timeout": int(target.timeout_s * 1000), "retry_options": NO_RETRIES}}
     if system:
         config["system_instruction"] = system
     if request.max_tokens is not None:
@@ -176,7 +179,7 @@ class GoogleProvider:
 
     @classmethod
     def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> GoogleProvider:
-        options: dict[str, Any] = {"timeout": int(timeout_s * 1000)}
+        options: dict[str, Any] = {"timeout": int(timeout_s * 1000), "retry_options": NO_RETRIES}
         if api_base:
             options["base_url"] = api_base
         client = genai.Client(api_key=api_key, http_options=types.HttpOptions(**options))
