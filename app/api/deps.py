@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from app.gateway import Gateway
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    """``async`` on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop per request."""
     return request.app.state.gateway
 
 
