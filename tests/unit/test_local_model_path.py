@@ -135,15 +135,19 @@ llamacpp = importlib.import_module("app.providers.llamacpp") if HAS_LLAMA else N
 def test_request_translation_defaults_and_passthrough() -> None:
     assert llamacpp is not None
     plain = llamacpp.to_llama_request(ChatRequest(messages=(Message("user", "hi"),)))
-    assert plain == {"messages": [{"role": "user", "content": "hi"}], "max_tokens": llamacpp.DEFAULT_MAX_TOKENS}
+    assert plain == {
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": llamacpp.DEFAULT_MAX_TOKENS,
+        "temperature": llamacpp.DEFAULT_TEMPERATURE,
+    }
     full = llamacpp.to_llama_request(
-        ChatRequest(messages=(Message("user", "hi"),), max_tokens=7, temperature=0.0, top_p=0.5, stop=("x", "y")),
+        ChatRequest(messages=(Message("user", "hi"),), max_tokens=7, temperature=0.7, top_p=0.5, stop=("x", "y")),
         system_prompt="Be brief.",
     )
     assert full == {
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
         "max_tokens": 7,
-        "temperature": 0.0,
+        "temperature": 0.7,
         "top_p": 0.5,
         "stop": ["x", "y"],
     }
