@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 from app.domain import ChatRequest, Message, StreamChunk, Usage  # noqa: E402
-from app.errors import CapacityError  # noqa: E402
+from app.errors import CapacityError, ContextWindowExceededError  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.providers.registry import ModelEntry, ProviderRegistry  # noqa: E402
 from app.settings.catalogue import parse_config  # noqa: E402
@@ -94,11 +94,14 @@ async def test_usage_equals_llama_cpps_own_count(local: ModelEntry, max_tokens: 
     """Our streamed token counts agree with llama.cpp's non-streamed usage, cut by length or not."""
     from llama_cpp import Llama
 
-    from app.providers.llamacpp import to_llama_request
+    from app.providers.llamacpp import default_threads, to_llama_request
 
     request = ChatRequest(messages=QUESTION.messages, temperature=0, max_tokens=max_tokens)
     completion = await local.provider.complete(request, local.target)
-    reference = Llama(model_path=str(local.provider.model_file), n_ctx=2048, verbose=False)
+    threads = default_threads()
+    reference = Llama(
+        model_path=str(local.provider.model_file), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
     try:
         answer = await asyncio.to_thread(reference.create_chat_completion, **to_llama_request(request, SYSTEM))
     finally:
@@ -176,6 +179,21 @@ async def test_full_queue_raises_capacity_error_with_retry_after() -> None:
         assert int(caught.value.headers["Retry-After"]) >= 1
         await running.aclose()
         assert (await queued).content  # the queued request ran once the slot was free
+    finally:
+        await reg.aclose()
+
+
+async def test_a_prompt_longer_than_the_context_window_is_a_clear_400() -> None:
+    reg = ProviderRegistry.build(parse_config({"models": {LOCAL: local_config(context_window=64)}}), env={})
+    entry = reg.entry(LOCAL)
+    try:
+        long_prompt = ChatRequest(messages=(Message("user", "tell me about the sea " * 40),), max_tokens=8)
+        with pytest.raises(ContextWindowExceededError, match="context window of 64 tokens") as caught:
+            await entry.provider.complete(long_prompt, entry.target)
+        assert caught.value.status_code == 400
+        assert (
+            await entry.provider.complete(ChatRequest(messages=(Message("user", "Hi"),), max_tokens=4), entry.target)
+        ).content
     finally:
         await reg.aclose()
 
