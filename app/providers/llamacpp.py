@@ -96,7 +96,8 @@ def from_llama_chunk(chunk: dict[str, Any]) -> tuple[str, str | None]:
 
 def completion_tokens(evaluated_after: int, prompt_tokens: int, finish_reason: str | None) -> int:
     """Tokens generated: every generated token is evaluated except the last sampled one, which is
-    part of the answer when the length limit stopped it and is the end-of-turn token otherwise."""
+    part of the answer when the length limit stopped it and is the end-of-turn token otherwise (when a
+    stop sequence ends the answer, its last token is not counted; llama.cpp's own count includes it)."""
     return max(0, evaluated_after - prompt_tokens + (1 if finish_reason == "length" else 0))
 
 
@@ -304,9 +305,8 @@ class LlamaCppProvider:
 
     kind = KIND
 
-    def __init__(self, worker: _Worker, config: ModelConfig) -> None:
+    def __init__(self, worker: _Worker) -> None:
         self._worker = worker
-        self._config = config
 
     @classmethod
     def create(cls, config: ModelConfig) -> LlamaCppProvider:
@@ -319,7 +319,7 @@ class LlamaCppProvider:
             n_threads=config.n_threads or default_threads(),
             max_queue=config.max_queue,
         )
-        return cls(worker, config)
+        return cls(worker)
 
     @property
     def model_file(self) -> Path:
@@ -333,8 +333,8 @@ class LlamaCppProvider:
             raise UpstreamBadRequestError(
                 f"model {target.name} (local) does not support tools", provider=KIND, model=target.name
             )
-        system_prompt = target.config.system_prompt if target.config.provider == KIND else None
-        job = _Job(to_llama_request(request, system_prompt), asyncio.get_running_loop(), target.name)
+        kwargs = to_llama_request(request, target.config.system_prompt)
+        job = _Job(kwargs, asyncio.get_running_loop(), target.name)
         self._worker.submit(job)
         return job
 
