@@ -74,10 +74,14 @@ def _specific(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
     info = catalogue.get(inp.model)
     if info is None:
         raise ModelNotFoundError(f"model {inp.model!r} is not in the catalogue", model=inp.model)
-    if not info.available:
-        raise NoModelAvailableError(f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model)
     fallbacks = tuple(f for f in info.fallbacks if _unavailable_reason(f, catalogue) is None)
-    return RouteDecision("specific", (inp.model, *fallbacks), f"model {inp.model} requested")
+    if info.available:
+        return RouteDecision("specific", (inp.model, *fallbacks), f"model {inp.model} requested")
+    if not fallbacks:
+        raise NoModelAvailableError(f"model {inp.model!r} is unavailable: {info.unavailable_reason}", model=inp.model)
+    # An unusable model (no key, open circuit) "fails" at once: its configured fallbacks answer, and we say so.
+    reason = f"model {inp.model} requested; skipped ({info.unavailable_reason}), using fallback {fallbacks[0]}"
+    return RouteDecision("specific", fallbacks, reason, (Skipped(inp.model, info.unavailable_reason or ""),))
 
 
 def _parallel(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:

@@ -165,3 +165,20 @@ def test_config_without_routing_section_has_the_original_defaults() -> None:
         "claude-3-5-sonnet-20241022",
     )
     assert config.auto == "complexity" and config.rules == () and config.cost.default_max_cost is None
+
+
+def test_specific_unusable_model_goes_to_its_usable_fallbacks_and_says_so() -> None:
+    from app.routing.base import ModelInfo
+
+    view = {
+        "primary": ModelInfo("primary", "openai", 4, 0.01, 0.03, ("down", "backup"), "circuit open"),
+        "down": ModelInfo("down", "anthropic", 4, 0.01, 0.03, (), "no API key"),
+        "backup": ModelInfo("backup", "google", 3, 0.001, 0.003),
+    }
+    decision = route(inp("hi", model="primary"), view, ORIGINAL)
+    assert decision.models == ("backup",)
+    assert [(s.model, s.reason) for s in decision.skipped] == [("primary", "circuit open")]
+    assert "circuit open" in decision.reason and "backup" in decision.reason
+    view["backup"] = ModelInfo("backup", "google", 3, 0.001, 0.003, (), "no API key")
+    with pytest.raises(NoModelAvailableError):
+        route(inp("hi", model="primary"), view, ORIGINAL)
