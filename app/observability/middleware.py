@@ -64,6 +64,9 @@ def _on_shutdown(send: Send) -> Send:
     return wrapped
 
 
+CLIENT_CLOSED = 499
+
+
 def outcome_of(status: int, ctx: RequestContext) -> str:
     """``success``, or the error type (from ``annotate(error_type=...)`` or the error body)."""
     if ctx.error_type:
@@ -123,11 +126,11 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
             if status < 400:  # the error escaped before (or after) the answer started
-                status = 500 if status == 0 else status
-                ctx.error_type = ctx.error_type or (
-                    "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal_error"
-                )
+                # A client that went away is logged as nginx does, 499 (client closed request), not as our 500.
+                status = (CLIENT_CLOSED if cancelled else 500) if status == 0 else status
+                ctx.error_type = ctx.error_type or ("cancelled" if cancelled else "internal_error")
             raise
         finally:
             seconds = time.perf_counter() - started
