@@ -14,6 +14,7 @@ from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, 
 from app.errors import UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_anthropic_error
+from app.providers.http import sdk_http_client
 from app.providers.openai import tool_arguments
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when the client sets none
@@ -131,7 +132,11 @@ class AnthropicProvider:
     @classmethod
     def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> AnthropicProvider:
         client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=api_base, max_retries=0, timeout=timeout_s
+            api_key=api_key,
+            base_url=api_base,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=sdk_http_client(anthropic, timeout_s),
         )
         return cls(client, secrets=(api_key,) if api_key else ())
 

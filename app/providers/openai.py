@@ -14,6 +14,7 @@ from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, 
 from app.errors import UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_openai_error
+from app.providers.http import sdk_http_client
 from app.tokens import estimate_tokens
 
 MAX_TOOL_CALL_ID = 40  # OpenAI refuses longer tool call ids (ids made by other vendors can be longer)
@@ -144,7 +145,11 @@ class OpenAIProvider:
     @classmethod
     def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> OpenAIProvider:
         client = openai.AsyncOpenAI(
-            api_key=api_key or "not-needed", base_url=api_base, max_retries=0, timeout=timeout_s
+            api_key=api_key or "not-needed",
+            base_url=api_base,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=sdk_http_client(openai, timeout_s),
         )
         return cls(client, secrets=(api_key,) if api_key else ())
 
