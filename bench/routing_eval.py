@@ -14,6 +14,9 @@ The data directory defaults to ``$SWITCHYARD_EVAL_DATA`` or ``<repo>/../shared/e
    (C - C_cheapest) / (C_strongest - C_cheapest) over [0, 1]; random mixing of the two scores 0.5.
    Two-model routers (length, complexity) rank prompts by a score and send the top share to the strongest
    model, the rest to the cheapest, sweeping the share (tied scores are mixed at random, i.e. linearly).
+   The complexity curve uses ``ComplexityVerdict.score`` (complex prompts first, then the graded score of
+   ``app.routing.signals``; a rule ``min_complexity_score`` routes on the same threshold); the row below it
+   keeps the earlier ranking (level first, then length) for comparison. Same APGR definitions for both.
    The cost router runs on all 11 models with ``RB_TIERS`` and ``RB_PRICES``; its curve sweeps a shift of
    every level's required tier from -4 to +4 (all-cheapest ... all-strongest).
 """
@@ -36,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.routing.base import ModelInfo  # noqa: E402
-from app.routing.complexity import classify_complexity  # noqa: E402
+from app.routing.complexity import LEVELS, classify_complexity  # noqa: E402
 from app.routing.cost import cost_route  # noqa: E402
 from app.routing.features import Features  # noqa: E402
 from app.routing.task import detect_task  # noqa: E402
@@ -300,6 +303,11 @@ def routerbench_section(data: Path, limit: int | None) -> list[str]:
     features = [Features.of_text(p.text) for p in prompts]
     verdicts = [classify_complexity(f) for f in features]
     lengths = [float(f.tokens) for f in features]
+    long_tokens = ComplexityConfig().long_prompt_tokens
+    level_major = [
+        LEVELS.index(v.level) + min(f.tokens / long_tokens, 1.0) * 0.999
+        for f, v in zip(features, verdicts, strict=True)
+    ]
 
     complexity_point = evaluate(prompts, [strong if v.level != "simple" else weak for v in verdicts], strong)
     share = complexity_point.strong_share
@@ -333,6 +341,12 @@ def routerbench_section(data: Path, limit: int | None) -> list[str]:
         for d in dict.fromkeys(p.dataset for p in prompts)
     )
     cost_models = Counter(cost_choices(features, 0, catalogue))
+    value: list[str] = []
+    for dataset in dict.fromkeys(p.dataset for p in prompts):
+        part = [p for p in prompts if p.dataset == dataset]
+        gain = sum(p.correct[strong] - p.correct[weak] for p in part)
+        spend = sum(p.cost[strong] - p.cost[weak] for p in part)
+        value.append(f"{dataset} {gain / len(part):.3f} per prompt, {gain / spend:.0f} per $")
     return [
         "### Cost and quality on RouterBench",
         "",
@@ -354,14 +368,21 @@ def routerbench_section(data: Path, limit: int | None) -> list[str]:
             apgr(score_curve(prompts, lengths, strong, weak)),
         ),
         row(
-            "complexity: simple -> cheapest, code/complex -> strongest",
+            "complexity: simple -> cheapest, code/complex -> strongest; curve: graded score",
             complexity_point,
             apgr(score_curve(prompts, [v.score for v in verdicts], strong, weak)),
+        ),
+        row(
+            "(same point; curve: level first, then length, as before the graded score)",
+            complexity_point,
+            apgr(score_curve(prompts, level_major, strong, weak)),
         ),
         row("complexity: simple -> gpt-3.5-turbo, code/complex -> strongest", mapped_point, "- | -"),
         row("cost: 11 models, default tiers (2/3/4)", cost_point, f"- | {cost_apgr:.3f}"),
         "",
         f"Complexity levels: {level_text}.",
+        "Strongest's quality gain over the cheapest: " + "; ".join(value) + " (the calls axis rewards "
+        "the most gain per prompt, the cost axis the most per dollar).",
         "Cost router's picks at default tiers: "
         + ", ".join(f"{m.split('/')[-1]} {c}" for m, c in cost_models.most_common())
         + ". Its APGR (cost) is over its curve when every required tier is shifted by -4..+4.",

@@ -347,3 +347,59 @@ ORIGINAL_TASKS: tuple[str, ...] = (
     "summarization",
     "conversation",
 )
+
+# Graded complexity signals (``app.routing.signals``). General English markers, not fitted to any data set.
+STEP_KEYWORDS: tuple[str, ...] = (
+    "first",
+    "then",
+    "next",
+    "finally",
+    "afterwards",
+    "after that",
+    "followed by",
+    "step",
+    "steps",
+)
+
+CONSTRAINT_KEYWORDS: tuple[str, ...] = (
+    "must",
+    "must not",
+    "should not",
+    "exactly",
+    "at least",
+    "at most",
+    "no more than",
+    "fewer than",
+    "without",
+    "only",
+    "do not",
+    "don't",
+    "never",
+    "ensure",
+    "make sure",
+    "required",
+)
+
+#: Work on code that exists (as opposed to writing a small self-contained function).
+CODE_WORK_KEYWORDS: tuple[str, ...] = (
+    "debug",
+    "fix",
+    "refactor",
+    "bug",
+    "error",
+    "traceback",
+    "stack trace",
+    "exception",
+    "crash",
+    "crashes",
+    "fails",
+    "failing",
+    "broken",
+    "optimize",
+    "optimise",
+    "memory leak",
+    "race condition",
+    "deadlock",
+    "migrate",
+    "codebase",
+)

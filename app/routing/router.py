@@ -99,7 +99,7 @@ def _parallel(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
 def _complexity(features: Features, catalogue: CatalogueView, config: RoutingConfig) -> RouteDecision:
     verdict = classify_complexity(features, config.complexity)
     target = config.complexity.target(verdict.level)
-    details: dict[str, object] = {"level": verdict.level}
+    details: dict[str, object] = {"level": verdict.level, "score": round(verdict.score, 3)}
     reason = f"{verdict.level}: {verdict.reason}"
     return with_availability("complexity", target, reason, catalogue, config, details)
 

@@ -94,6 +94,9 @@ def compile_condition(
     if spec.complexity is not None:
         level, complexity = spec.complexity, routing.complexity
         checks.append(lambda f: classify_complexity(f, complexity).level == level)
+    if spec.min_complexity_score is not None:
+        threshold, settings = spec.min_complexity_score, routing.complexity
+        checks.append(lambda f: classify_complexity(f, settings).score >= threshold)
     if spec.any is not None:
         alternatives = [compile_condition(s, routing, registry) for s in spec.any]
         checks.append(lambda f: any(p(f) for p in alternatives))

@@ -7,7 +7,8 @@ routing:
   rules:                      # highest priority first; ties in file order; all `when` conditions must hold
     - {name: big-code, priority: 10, target: gpt-4o, when: {has_code: true, min_tokens: 800}}
   complexity: {simple: gpt-4o-mini, code: gpt-4o, complex: claude-3-5-sonnet-20241022,
-               long_prompt_tokens: 1200, extra_complex_keywords: [audit]}
+               long_prompt_tokens: 1200, extra_complex_keywords: [audit],
+               weights: {length: 0.3, reasoning: 0.2, code_work: 0.2, code_exercise: 0.05, ...}}
   cost: {default_max_cost: 0.05, expected_output_tokens: 512, tiers: {simple: 2, code: 3, complex: 4}}
   tasks: {code: gpt-4o, creative: claude-3-5-sonnet-20241022, ...}
   task_keywords: {legal: [contract, clause]}  # adds a task or replaces a task's keywords
@@ -36,6 +37,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ScoreWeights(_Strict):
+    """Weights of the graded complexity score's signals (``app.routing.signals``); they are normalised."""
+
+    length: float = Field(default=0.30, ge=0)
+    reasoning: float = Field(default=0.20, ge=0)
+    questions: float = Field(default=0.10, ge=0)
+    steps: float = Field(default=0.10, ge=0)
+    constraints: float = Field(default=0.10, ge=0)
+    math: float = Field(default=0.10, ge=0)
+    code_work: float = Field(default=0.20, ge=0)
+    code_exercise: float = Field(default=0.05, ge=0)
+
+
 class ComplexityConfig(_Strict):
     """Targets per level (complex beats code beats simple) and the signals' thresholds and keywords."""
 
@@ -49,6 +63,7 @@ class ComplexityConfig(_Strict):
     code_keywords: tuple[str, ...] = CODE_KEYWORDS
     extra_complex_keywords: tuple[str, ...] = ()
     extra_code_keywords: tuple[str, ...] = ()
+    weights: ScoreWeights = ScoreWeights()
 
     @property
     def all_complex_keywords(self) -> tuple[str, ...]:
@@ -116,6 +131,9 @@ class ConditionConfig(_Strict):
     metadata: dict[str, str] | None = Field(default=None, description="Request metadata equal to these.")
     task: str | None = Field(default=None, description="The detected (or given) task.")
     complexity: Level | None = None
+    min_complexity_score: float | None = Field(
+        default=None, ge=0, description="Graded complexity score at least this (0..1; complex prompts are 1+)."
+    )
     any: tuple[ConditionConfig, ...] | None = Field(default=None, description="At least one holds.")
     not_: ConditionConfig | None = Field(default=None, alias="not", description="This does not hold.")
     custom: dict[str, Any] | None = Field(

@@ -50,10 +50,44 @@ def test_thresholds_and_keywords_come_from_config(config: ComplexityConfig, prom
     assert classify_complexity(Features.of_text(prompt), config).level == level
 
 
-def test_score_orders_levels_then_length() -> None:
-    scores = [
+def test_complex_prompts_score_above_all_others() -> None:
+    complex_scores = [classify_complexity(Features.of_text(p)).score for p in ("prove it", "prove it " * 100, LONG)]
+    other_scores = [
         classify_complexity(Features.of_text(p)).score
-        for p in ("hi", "hi " * 200, "fix the bug", "fix the bug " * 100, "prove it", "prove it " * 100)
+        for p in ("hi", "hi " * 1000, "fix the bug " * 100, "1. first\n2. then\n3. finally\nwith 2+2=4 only?")
     ]
-    assert scores == sorted(scores)
-    assert len(set(scores)) == len(scores)
+    assert min(complex_scores) >= 1.0 > max(other_scores)
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("hi", "hi " * 200),  # longer
+        ("Write a function to reverse a string", "Fix the bug in this:\n```\ns[::-2]\n```"),  # work on given code
+        ("reverse the list", "Write a function to reverse a list"),  # a code exercise is still a small bump
+        ("List some rivers.", "List rivers. Then sort them. Finally, explain the order."),  # multi-step
+        ("Name a colour.", "Name exactly one colour, without adjectives, and only in English."),  # constraints
+        ("What is x?", "Solve x^2 + 3 = 12 and 2*x - 1 = 5."),  # math notation
+        ("Where is Rome?", "Where is Rome? And Paris? And Oslo?"),  # several questions
+    ],
+)
+def test_graded_score_orders_by_its_signals(lower: str, higher: str) -> None:
+    low = classify_complexity(Features.of_text(lower)).score
+    high = classify_complexity(Features.of_text(higher)).score
+    assert 0.0 <= low < high
+
+
+def test_short_code_exercise_is_code_level_but_scores_below_a_long_multi_part_question() -> None:
+    exercise = classify_complexity(Features.of_text("Write a Python function to reverse a string"))
+    question = classify_complexity(
+        Features.of_text("Which gas do plants take in? Which one do they release? " * 20 + "Answer only A or B.")
+    )
+    assert exercise.level == "code" and question.level == "simple"
+    assert exercise.score < question.score
+
+
+def test_weights_come_from_config() -> None:
+    prompt = "Write a function to reverse a string"
+    default = classify_complexity(Features.of_text(prompt)).score
+    heavier = classify_complexity(Features.of_text(prompt), ComplexityConfig(weights={"code_exercise": 5.0})).score
+    assert heavier > default

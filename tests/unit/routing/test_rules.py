@@ -52,6 +52,9 @@ def holds(when: dict[str, Any], prompt: str, **request_fields: Any) -> bool:
         ({"task": "translation"}, "Write a poem", {}, False),
         ({"complexity": "code"}, "fix this bug", {}, True),
         ({"complexity": "complex"}, "fix this bug", {}, False),
+        ({"min_complexity_score": 1.0}, "prove it", {}, True),  # complex prompts score 1 + graded
+        ({"min_complexity_score": 0.2}, "Write a function to reverse a string", {}, False),  # short exercise
+        ({"min_complexity_score": 0.2}, "Fix the bug:\n```\nx = 1 / 0\n```", {}, True),  # work on given code
         ({"any": [{"keywords": ["urgent"]}, {"min_words": 50}]}, "urgent!", {}, True),
         ({"any": [{"keywords": ["urgent"]}, {"min_words": 50}]}, "later", {}, False),
         ({"not": {"has_code": True}}, "plain", {}, True),
