@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
+from app.api.fastapi_options import fastapi_options
 from app.api.routes import chat, complete, health, metrics, models, pipelines
 from app.api.routes import route as route_dry_run
 from app.lifespan import lifespan_for
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="An LLM gateway: one API over many providers, with routing and orchestration.",
         lifespan=lifespan_for(settings),
+        **fastapi_options(settings.otel_telemetry),
     )
     app.state.settings = settings
     install_error_handlers(app)
