@@ -47,9 +47,7 @@ class FloorProxy:
                 headers={"content-type": "application/json"},
             ) as upstream:
                 headers = [
-                    (k.lower().encode(), v.encode())
-                    for k, v in upstream.headers.items()
-                    if k.lower() not in HOP_BY_HOP
+                    (k.lower().encode(), v.encode()) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
                 ]
                 if upstream.headers.get("content-type", "").startswith("text/event-stream"):
                     await send({"type": "http.response.start", "status": upstream.status, "headers": headers})

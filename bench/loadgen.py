@@ -24,6 +24,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import resource
 import sys
 import time
@@ -52,7 +53,7 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank percentile of an ascending list (``q`` in 0..100); None when empty."""
     if not sorted_values:
         return None
-    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100.0 * len(sorted_values) - 1e-9)))
     return sorted_values[rank - 1]
 
 
@@ -144,9 +145,7 @@ def build_payload(url: str, body: bytes, headers: dict[str, str]) -> tuple[str, 
 class Generator:
     """Shared pool and recording for both modes."""
 
-    def __init__(
-        self, url: str, body: bytes, *, stream: bool, timeout: float, headers: dict[str, str]
-    ) -> None:
+    def __init__(self, url: str, body: bytes, *, stream: bool, timeout: float, headers: dict[str, str]) -> None:
         self.host, self.port, self.payload = build_payload(url, body, headers)
         self.stream = stream
         self.timeout = timeout
@@ -159,9 +158,7 @@ class Generator:
         self.open_connections += 1
         self.stats.max_connections_used = max(self.stats.max_connections_used, self.open_connections)
         try:
-            _, conn = await loop.create_connection(
-                lambda: Connection(self.payload, self.stream), self.host, self.port
-            )
+            _, conn = await loop.create_connection(lambda: Connection(self.payload, self.stream), self.host, self.port)
         except BaseException:
             self.open_connections -= 1
             raise
@@ -331,9 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="closed loop: connections")
     parser.add_argument("--max-connections", type=int, default=512, help="open loop: connection cap")
     parser.add_argument("--warm-connections", type=int, default=0, help="open loop: pre-opened connections")
-    parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds before a request counts as failed"
-    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds before a request counts as failed")
     parser.add_argument("--stream", action="store_true", help="record time to first token")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)

@@ -199,10 +199,10 @@ def _details(targets: dict[str, Any], present: list[str], rates: list[Any]) -> l
             if not run:
                 continue
             lat = run.get(key) or {}
-            errors = ", ".join(f"{k}: {v}" for k, v in run["errors"].items()) or "0"
+            errors = ", ".join(f"{k}: {v}" for k, v in run.get("errors", {}).items()) or "0"
             lines.append(
-                f"| {t['label']} | {title} | {run['sent']} | {run['ok']} | {errors} | {run['dropped']} | "
-                f"{run['achieved_rps']} | {_fmt(lat.get('p50'))} | {_fmt(lat.get('p90'))} | "
+                f"| {t['label']} | {title} | {run.get('sent')} | {run.get('ok')} | {errors} | {run.get('dropped')} | "
+                f"{run.get('achieved_rps')} | {_fmt(lat.get('p50'))} | {_fmt(lat.get('p90'))} | "
                 f"{_fmt(lat.get('p99'))} | {_fmt(lat.get('max'))} |"
             )
     notes = [f"- {targets[n]['label']}: {targets[n]['note']}" for n in present if targets[n].get("note")]

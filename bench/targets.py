@@ -97,6 +97,9 @@ model_list:
 litellm_settings:
   telemetry: false
   drop_params: true
+general_settings:
+  # no auth, like the other targets (recent LiteLLM refuses to start without a master key otherwise)
+  dangerously_permit_weak_or_unset_master_key: true
 """
 
 

@@ -56,13 +56,9 @@ def stream_events(model: str) -> list[bytes]:
     base["model"] = model
     base["system_fingerprint"] = "fp_bench"
 
-    def event(
-        delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True
-    ) -> bytes:
+    def event(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True) -> bytes:
         obj = dict(base)
-        obj["choices"] = (
-            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else []
-        )
+        obj["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else []
         if usage is not None:
             obj["usage"] = usage
         return b"data: " + orjson.dumps(obj) + b"\n\n"
@@ -71,9 +67,7 @@ def stream_events(model: str) -> list[bytes]:
     events = [event({"role": "assistant", "content": ""})]
     events += [event({"content": f"zq{i} "}) for i in range(n)]
     events.append(event({}, finish="stop"))
-    events.append(
-        event({}, usage={"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}, choices=False)
-    )
+    events.append(event({}, usage={"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}, choices=False))
     events.append(b"data: [DONE]\n\n")
     return events
 
@@ -107,9 +101,7 @@ class UpstreamProtocol(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError:
             if self._transport is not None:
-                self._transport.write(
-                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                )
+                self._transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
                 self._transport.close()
 
     # httptools callbacks
@@ -175,9 +167,7 @@ class UpstreamProtocol(asyncio.Protocol):
             STATE["chunks"] = int(parts[3])
             self._send(200, orjson.dumps({"chunks": STATE["chunks"]}))
         elif len(parts) >= 3 and parts[2] == "stats":
-            self._send(
-                200, orjson.dumps({"requests": STATE["requests"], "delay_ms": STATE["delay_s"] * 1000})
-            )
+            self._send(200, orjson.dumps({"requests": STATE["requests"], "delay_ms": STATE["delay_s"] * 1000}))
         else:
             self._send(404, b'{"error": {"message": "unknown control", "type": "not_found"}}')
 
