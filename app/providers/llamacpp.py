@@ -58,6 +58,44 @@ def default_threads() -> int:
 
 KIND = "llamacpp"
 
+
+class _NoRedirect:
+    """Stands in for llama-cpp-python's ``suppress_stdout_stderr``, which (with ``verbose=False``) points
+    file descriptors 1 and 2 and ``sys.stdout``/``sys.stderr`` of the *whole process* at /dev/null while a
+    model loads. In a server that silences every other thread's logs for that time, and two overlapping
+    loads restore each other's saved streams in the wrong order, leaving the process mute. llama.cpp's own
+    messages are routed to our logger instead (``_route_llama_logs``)."""
+
+    def __init__(self, disable: bool = True) -> None:
+        self.disable = disable
+
+    def __enter__(self) -> _NoRedirect:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation
+_LLAMA_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
+
+
+@llama_cpp.llama_log_callback
+def _llama_log(level: int, text: bytes, user_data: Any) -> None:
+    """llama.cpp's log callback: warnings and errors go to our (JSON) logger, chatter is dropped."""
+    python_level = _LLAMA_LEVELS.get(level)
+    if python_level is not None and log.isEnabledFor(python_level):
+        log.log(python_level, "llama.cpp: %s", text.decode("utf-8", "replace").strip())
+
+
+def _route_llama_logs() -> None:
+    """Install ``_NoRedirect`` and ``_llama_log`` (idempotent; module-level so the callback is never freed)."""
+    for module_name in ("llama_cpp.llama", "llama_cpp._internals", "llama_cpp.llama_chat_format"):
+        module = __import__(module_name, fromlist=["suppress_stdout_stderr"])
+        if hasattr(module, "suppress_stdout_stderr"):
+            module.suppress_stdout_stderr = _NoRedirect
+    llama_cpp.llama_log_set(_llama_log, None)
+
 # Events sent from the worker thread to the caller's event loop.
 Event = tuple[str, Any]  # ("delta", str) | ("end", (finish_reason, Usage)) | ("error", GatewayError)
 
@@ -215,6 +253,7 @@ class _Worker:
 
     def _load(self) -> None:
         started = time.perf_counter()
+        _route_llama_logs()
         try:
             llama = llama_cpp.Llama(
                 model_path=str(self.path),
