@@ -282,3 +282,34 @@ async def test_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
             await busy
         await wait_for(lambda: not provider.stats().running)
         assert provider.stats().cancelled == before.cancelled + 1
+
+
+def test_loading_a_model_leaves_the_process_streams_alone() -> None:
+    """llama-cpp-python (verbose=False) points fds 1/2 and sys.stdout/sys.stderr of the whole process at
+    /dev/null while it loads a model; in a server that silences every other thread. The provider turns
+    that off, so streams and file descriptors are the same during and after a load in the worker thread."""
+    import os
+    import sys
+    import threading
+
+    before = (sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino)
+    seen: list[tuple[Any, ...]] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # sample the streams while the worker thread loads the model
+        while not stop.is_set():
+            seen.append((sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        reg = ProviderRegistry.build(parse_config({"models": {LOCAL: local_config()}}), env={})
+        entry = reg.entry(LOCAL)
+        assert entry.provider is not None
+        asyncio.run(entry.provider.complete(QUESTION, entry.target))  # the load has finished by then
+    finally:
+        stop.set()
+        watcher.join()
+    asyncio.run(reg.aclose())
+    assert seen and all(sample == before for sample in seen)
+    assert (sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino) == before
