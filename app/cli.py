@@ -93,6 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _load(settings) is None:
         return 1
     os.environ["SWITCHYARD_CONFIG"] = str(settings.config)  # workers re-create the app from the environment
+    os.environ.setdefault("SWITCHYARD_GC_FREEZE", "true")  # see app/gc_tuning.py
+    settings = settings.model_copy(update={"gc_freeze": Settings().gc_freeze})
     from app.observability.logging import uvicorn_log_config
     from app.observability.multiproc import multiprocess_dir, prepare_multiprocess_dir
 

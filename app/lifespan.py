@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.gateway import Gateway
+from app.gc_tuning import freeze_startup_heap
 from app.settings.settings import Settings
 
 log = logging.getLogger("switchyard")
@@ -21,6 +22,8 @@ def lifespan_for(settings: Settings):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway = Gateway.build(settings)
         app.state.gateway = gateway
+        if settings.gc_freeze:
+            freeze_startup_heap()
         usable = gateway.registry.available_names()
         log.info(
             "switchyard ready: %d models, %d usable (%s)",

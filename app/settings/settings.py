@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest accepted request body.")
     log_level: str = "info"
     log_prompts: bool = Field(default=False, description="Log prompts and answers (off by default).")
+    gc_freeze: bool = Field(
+        default=False, description="gc.freeze() after startup (set by `switchyard serve`; see app/gc_tuning.py)."
+    )
     otel_telemetry: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry request telemetry (off: it costs CPU per request)."
     )
