@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import anthropic
 import httpx
 import openai
-from google.genai import errors as genai_errors
+
+if TYPE_CHECKING:
+    import anthropic
 
 from app.errors import (
     ContextWindowExceededError,
@@ -138,6 +139,8 @@ def map_anthropic_error(
     exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()
 ) -> UpstreamError:
     """Map an ``anthropic`` SDK exception."""
+    import anthropic  # imported here: only an Anthropic provider calls this (the SDK costs ~40 MB of RSS)
+
     if isinstance(exc, anthropic.APITimeoutError):
         return UpstreamTimeoutError(f"{provider} did not answer in time", provider=provider, model=model)
     if isinstance(exc, anthropic.APIConnectionError):
@@ -172,6 +175,8 @@ def _anthropic_message(exc: anthropic.APIStatusError) -> str:
 
 def map_google_error(exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()) -> UpstreamError:
     """Map a ``google-genai`` SDK exception (``errors.APIError`` carries the HTTP code)."""
+    from google.genai import errors as genai_errors  # imported here: only a Gemini provider calls this
+
     if isinstance(exc, genai_errors.APIError):
         headers = getattr(exc.response, "headers", None)
         if _google_reason(exc.details) in _GOOGLE_AUTH_REASONS:
