@@ -19,16 +19,15 @@ from app.errors import (
     DeadlineExceededError,
     ModelNotFoundError,
     NoModelAvailableError,
-    UpstreamError,
 )
-from app.observability.metrics import record_fallback, set_breaker_state
+from app.observability.metrics import set_breaker_state
 from app.orchestration.attempt import ModelCaller, Sleep
 from app.orchestration.breaker import BreakerBoard
 from app.orchestration.deadline import Clock, Deadline, request_timeout, within
 from app.orchestration.hedge import hedge_delay, hedged
 from app.orchestration.latency import LatencyTracker
 from app.orchestration.options import RunOptions
-from app.orchestration.parallel import all_failed
+from app.orchestration.parallel import first_success
 from app.orchestration.result import Ledger, Outcome
 from app.orchestration.retry import RetryPolicy, Uniform
 from app.orchestration.strategies import run_all, run_consensus, run_race, run_vote
@@ -154,19 +153,6 @@ class Executor:
     ) -> Completion:
         """Try ``models`` in order (each with its retries); the first answer wins. An error that another
         model cannot help with (an invalid request) is raised at once."""
-        errors: list[UpstreamError] = []
-        previous: str | None = None
-        for name in models:
-            if previous is not None:
-                record_fallback(previous, name)
-            try:
-                return await self.caller.complete(name, request, deadline, ledger)
-            except UpstreamError as exc:
-                errors.append(exc)
-                if not exc.fallback_ok:
-                    raise
-                log.info("model %s failed (%s); trying the next", name, exc.error_type)
-                previous = name
-        if not errors:
-            raise NoModelAvailableError("no model to call")
-        raise all_failed(ledger.failures, errors, "tried")
+        return await first_success(
+            models, lambda name: self.caller.complete(name, request, deadline, ledger), ledger.failures, "tried"
+        )

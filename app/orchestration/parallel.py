@@ -7,14 +7,20 @@ not end the race). ``gather``: every model answers or fails; all answers and fai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from app.domain import ChatRequest, Completion
-from app.errors import AllModelsFailedError, Failure, GatewayError, UpstreamError
+from app.errors import AllModelsFailedError, Failure, GatewayError, NoModelAvailableError, UpstreamError
+from app.observability.metrics import record_fallback
 from app.orchestration.attempt import ModelCaller
 from app.orchestration.deadline import Deadline
 from app.orchestration.result import Ledger
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def all_failed(failures: Sequence[Failure], errors: Sequence[UpstreamError], what: str) -> UpstreamError:
@@ -25,6 +31,33 @@ def all_failed(failures: Sequence[Failure], errors: Sequence[UpstreamError], wha
     if errors and all(not e.fallback_ok for e in errors):
         return errors[0]
     return AllModelsFailedError(f"every model {what} failed", list(failures))
+
+
+async def first_success(
+    models: Sequence[str],
+    attempt: Callable[[str], Awaitable[T]],
+    ledger_failures: Sequence[Failure],
+    what: str,
+) -> T:
+    """Try ``models`` in order with ``attempt`` (which does its own retries); the first result wins. An error
+    another model cannot help with (an invalid request) is raised at once; each move to the next model is
+    counted as a fallback."""
+    errors: list[UpstreamError] = []
+    previous: str | None = None
+    for name in models:
+        if previous is not None:
+            record_fallback(previous, name)
+        try:
+            return await attempt(name)
+        except UpstreamError as exc:
+            errors.append(exc)
+            if not exc.fallback_ok:
+                raise
+            log.info("model %s failed (%s); trying the next", name, exc.error_type)
+            previous = name
+    if not errors:
+        raise NoModelAvailableError("no model to call")
+    raise all_failed(ledger_failures, errors, what)
 
 
 def _first_gateway_error(group: BaseExceptionGroup) -> GatewayError | None:

@@ -19,17 +19,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
 from app.errors import DeadlineExceededError, Failure, NoModelAvailableError, UpstreamError, UpstreamStreamError
-from app.observability.metrics import record_fallback
 from app.orchestration.attempt import prompt_tokens
 from app.orchestration.breaker import counts_as_failure
 from app.orchestration.deadline import Deadline, request_timeout, within
 from app.orchestration.executor import Executor, unique
-from app.orchestration.parallel import all_failed
+from app.orchestration.parallel import all_failed, first_success
 from app.orchestration.result import Ledger
 from app.orchestration.toolcalls import ToolCallAssembler
 from app.providers.registry import ModelEntry
@@ -214,22 +213,10 @@ class StreamOpener:
     async def _chain(
         self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
     ) -> _Started:
-        errors: list[UpstreamError] = []
-        previous: str | None = None
-        for name in models:
-            if previous is not None:
-                record_fallback(previous, name)
-            try:
-                return await self._attempt(name, request, deadline, ledger)
-            except UpstreamError as exc:
-                errors.append(exc)
-                if not exc.fallback_ok:
-                    raise
-                log.info("stream on %s failed before its first chunk (%s); trying the next", name, exc.error_type)
-                previous = name
-        if not errors:
-            raise NoModelAvailableError("no model to call")
-        raise all_failed(ledger.failures, errors, "tried before streaming")
+        def attempt(name: str) -> Awaitable[_Started]:
+            return self._attempt(name, request, deadline, ledger)
+
+        return await first_success(models, attempt, ledger.failures, "tried before streaming")
 
     async def _race(
         self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
