@@ -27,7 +27,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def _ratio(a: Any, b: Any) -> str:
     if a is None or b is None or b == 0:
         return "n/a"
-    return f"{a / b:.2f}x"
+    value = a / b
+    return f"{value:.2f}x" if abs(value) >= 0.1 else f"{value:.2g}x"
 
 
 def added(t: dict[str, Any], direct: dict[str, Any] | None, path: tuple[str, ...], q: str) -> float | None:
@@ -212,3 +213,18 @@ def _details(targets: dict[str, Any], present: list[str], rates: list[Any]) -> l
         if targets[n].get("stream_path")
     ]
     return [*lines, "", *notes] if notes else lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report results.json``: print the markdown of a saved run."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0]) as handle:
+        print(render(json.load(handle)), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
