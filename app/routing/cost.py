@@ -6,6 +6,9 @@ models of at least that tier with a known price, the plan is ordered by estimate
 ``routing.cost.expected_output_tokens``). Models over the budget (the request's ``max_cost``, else
 ``routing.cost.default_max_cost``) are left out; if none fits, ``BudgetExceededError`` (422) names the
 cheapest possible cost. There is no silent fallback to an over-budget model.
+
+Availability beats tier, as everywhere in routing: when no model of the needed tier is usable at all (no key,
+open circuit), the plan uses the best tier that is, and the reason says so; the budget still holds.
 """
 
 from __future__ import annotations
@@ -49,23 +52,24 @@ def cost_route(
     max_cost: float | None = None,
 ) -> RouteDecision:
     """The cheapest sufficient-tier models that fit the budget, cheapest first."""
-    needed = config.tiers.of(verdict.level)
+    required = config.tiers.of(verdict.level)
     out_tokens = output_tokens(features, config)
     in_tokens = features.input_tokens
     budget = max_cost if max_cost is not None else config.default_max_cost
-    priced: list[Estimate] = []
-    unpriced: list[str] = []
-    for info in catalogue.values():
-        if info.tier < needed:
-            continue
-        cost = estimate_cost(info, in_tokens, out_tokens)
-        if cost is None:
-            unpriced.append(info.name)
-        else:
-            priced.append(Estimate(info.name, info.tier, cost))
-    priced.sort(key=lambda e: (e.cost, -e.tier, e.model))
+    needed = required
+    priced, unpriced = _estimates(catalogue, needed, in_tokens, out_tokens)
+    passed_over = [e for e in priced if not catalogue[e.model].available]
+    if not _any_usable(priced, unpriced, budget, catalogue):
+        usable_tiers = [
+            info.tier
+            for info in catalogue.values()
+            if info.available and info.tier < required and (budget is None or info.cost_per_1k_input is not None)
+        ]
+        if usable_tiers:
+            needed = max(usable_tiers)
+            priced, unpriced = _estimates(catalogue, needed, in_tokens, out_tokens)
     available = [e for e in priced if catalogue[e.model].available]
-    if not available and not (budget is None and any(catalogue[n].available for n in unpriced)):
+    if not _any_usable(priced, unpriced, budget, catalogue):
         raise NoModelAvailableError(
             f"no available model of tier >= {needed} with a known price",
             required_tier=needed,
@@ -86,12 +90,15 @@ def cost_route(
             output_tokens=out_tokens,
         )
     skipped: list[Skipped] = []
-    for estimate in priced:
-        if fitting and estimate.model == fitting[0].model:
-            break
-        reason = catalogue[estimate.model].unavailable_reason
-        if reason is not None:
-            skipped.append(Skipped(estimate.model, reason))
+    if needed < required:  # every model of the needed tier was unusable: name them all
+        skipped = [Skipped(e.model, catalogue[e.model].unavailable_reason or "") for e in passed_over]
+    else:  # the unusable models that were cheaper than the one chosen
+        for estimate in priced:
+            if fitting and estimate.model == fitting[0].model:
+                break
+            reason = catalogue[estimate.model].unavailable_reason
+            if reason is not None:
+                skipped.append(Skipped(estimate.model, reason))
     models = [e.model for e in fitting]
     if budget is None:
         models += sorted(n for n in unpriced if catalogue[n].available)
@@ -104,14 +111,44 @@ def cost_route(
         )
     else:
         reason = f"{verdict.level} needs tier >= {needed}; no price known, using {models[0]}"
+    if needed < required:
+        reason = f"{verdict.level} needs tier >= {required} but none is available; best available tier {needed}: " + (
+            f"{models[0]}" + (f" ~{_money(first.cost)}" if first is not None else "")
+        )
     if skipped:
         reason += "; skipped " + ", ".join(f"{s.model} ({s.reason})" for s in skipped)
     details: dict[str, object] = {
         "level": verdict.level,
-        "required_tier": needed,
+        "required_tier": required,
+        "used_tier": needed,
         "input_tokens": in_tokens,
         "output_tokens": out_tokens,
         "max_cost": budget,
         "estimated_cost": {e.model: round(e.cost, 8) for e in available},
     }
     return RouteDecision("cost", tuple(models), reason, tuple(skipped), details)
+
+
+def _estimates(
+    catalogue: CatalogueView, min_tier: int, in_tokens: int, out_tokens: int
+) -> tuple[list[Estimate], list[str]]:
+    """Cost estimates (cheapest first) of the models of at least ``min_tier``, and the unpriced ones."""
+    priced: list[Estimate] = []
+    unpriced: list[str] = []
+    for info in catalogue.values():
+        if info.tier < min_tier:
+            continue
+        cost = estimate_cost(info, in_tokens, out_tokens)
+        if cost is None:
+            unpriced.append(info.name)
+        else:
+            priced.append(Estimate(info.name, info.tier, cost))
+    priced.sort(key=lambda e: (e.cost, -e.tier, e.model))
+    return priced, unpriced
+
+
+def _any_usable(priced: list[Estimate], unpriced: list[str], budget: float | None, catalogue: CatalogueView) -> bool:
+    """Whether some model can be planned: a usable priced one, or (with no budget) a usable unpriced one."""
+    if any(catalogue[e.model].available for e in priced):
+        return True
+    return budget is None and any(catalogue[n].available for n in unpriced)

@@ -110,8 +110,23 @@ def test_unknown_prices_are_last_without_budget_and_excluded_with_one() -> None:
     assert route(inp(COMPLEX, "cost", max_cost=1.0), catalogue(*models), routing()).models == ("big",)
 
 
-def test_no_sufficient_tier_available_is_503() -> None:
+def test_no_usable_model_of_the_needed_tier_uses_the_best_usable_tier_and_says_so() -> None:
+    view = catalogue(*MODELS, unavailable={"big": "no API key", "bigger": "circuit open"})
+    decision = route(inp(COMPLEX, "cost"), view, routing())
+    assert decision.models == ("mid",)
+    assert (decision.details["required_tier"], decision.details["used_tier"]) == (4, 3)
+    assert "needs tier >= 4 but none is available; best available tier 3: mid" in decision.reason
+    assert [s.model for s in decision.skipped] == ["big", "bigger"]
+
+
+def test_budget_still_holds_after_lowering_the_tier() -> None:
     view = catalogue(*MODELS, unavailable={"big": "no API key", "bigger": "no API key"})
+    with pytest.raises(BudgetExceededError):
+        route(inp(COMPLEX, "cost", max_cost=1e-9), view, routing())
+
+
+def test_nothing_usable_at_all_is_503() -> None:
+    view = catalogue(*MODELS, unavailable={m.name: "no API key" for m in MODELS})
     with pytest.raises(NoModelAvailableError):
         route(inp(COMPLEX, "cost"), view, routing())
 
