@@ -129,6 +129,7 @@ def test_a_missing_weights_package_is_reported_as_an_optional_dependency(monkeyp
 # -- pure translators -------------------------------------------------------------------------------------
 
 llamacpp = importlib.import_module("app.providers.llamacpp") if HAS_LLAMA else None
+llamacpp_worker = importlib.import_module("app.providers.llamacpp_worker") if HAS_LLAMA else None
 
 
 @needs_llama
@@ -177,7 +178,7 @@ def test_the_configured_system_prompt_never_overrides_the_requests_own() -> None
 )
 def test_from_llama_chunk(chunk: dict, expected: tuple[str, str | None]) -> None:
     assert llamacpp is not None
-    assert llamacpp.from_llama_chunk(chunk) == expected
+    assert llamacpp_worker.from_llama_chunk(chunk) == expected
 
 
 @needs_llama
@@ -189,7 +190,7 @@ def test_completion_tokens_counts_the_last_sampled_token_only_when_cut_by_length
     evaluated: int, prompt: int, finish: str, expected: int
 ) -> None:
     assert llamacpp is not None
-    assert llamacpp.completion_tokens(evaluated, prompt, finish) == expected
+    assert llamacpp_worker.completion_tokens(evaluated, prompt, finish) == expected
 
 
 @needs_llama
