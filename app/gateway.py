@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.domain import ChatRequest
+from app.orchestration.breaker_sync import BreakerSync
 from app.orchestration.executor import Executor
 from app.orchestration.options import RunOptions
 from app.orchestration.result import Outcome
@@ -26,6 +27,7 @@ class Gateway:
     registry: ProviderRegistry
     executor: Executor
     conditions: ConditionRegistry = EMPTY_REGISTRY  # rule conditions registered from Python
+    breaker_sync: BreakerSync | None = None  # breaker transitions shared through Redis (SWITCHYARD_REDIS_URL)
 
     @classmethod
     def build(
@@ -34,7 +36,14 @@ class Gateway:
         config = load_config(settings.config)
         compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails at start
         registry = ProviderRegistry.build(config, env)
-        return cls(settings, config, registry, Executor(registry, config.orchestration), conditions)
+        executor = Executor(registry, config.orchestration)
+        sync = BreakerSync(settings.redis_url, executor.breakers, registry.names()) if settings.redis_url else None
+        return cls(settings, config, registry, executor, conditions, sync)
+
+    async def start(self) -> None:
+        """Start background work (breaker sharing through Redis, when configured)."""
+        if self.breaker_sync is not None:
+            await self.breaker_sync.start()
 
     def catalogue(self) -> CatalogueView:
         """What routing may know of each model, availability included."""
@@ -62,4 +71,6 @@ class Gateway:
         return await self.executor.execute(decision, request, options)
 
     async def aclose(self) -> None:
+        if self.breaker_sync is not None:
+            await self.breaker_sync.aclose()
         await self.registry.aclose()

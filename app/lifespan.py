@@ -22,6 +22,7 @@ def lifespan_for(settings: Settings):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway = Gateway.build(settings)
         app.state.gateway = gateway
+        await gateway.start()
         if settings.gc_freeze:
             freeze_startup_heap()
         usable = gateway.registry.available_names()

@@ -6,6 +6,11 @@ States: ``closed`` (calls flow) -> ``open`` after ``failure_threshold`` failures
 next look): one probe call is let through; its success closes the circuit, its failure reopens it for
 another cooldown. Only errors that say something about the model's health count as failures: a bad
 request (400) or a cancelled call (a race loser, a passed deadline) count as neither failure nor success.
+
+Transitions decided *here* (opened by failures, closed by a successful probe) are reported to the board's
+``on_transition`` hook with the seconds the circuit stays open, so they can be shared with other worker
+processes (``breaker_sync.py``); transitions learnt from elsewhere are applied with ``apply_open`` /
+``apply_close``, which do not report back.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from app.settings.orchestration import BreakerConfig
 State = Literal["closed", "half_open", "open"]
 Clock = Callable[[], float]
 OnChange = Callable[[str, State], None]
+OnTransition = Callable[[str, State, float], None]  # (model, "open" | "closed", seconds open)
 
 
 class CircuitOpenError(UpstreamUnavailableError):
@@ -39,9 +45,15 @@ class CircuitBreaker:
     """The state machine of one model's circuit."""
 
     def __init__(
-        self, model: str, config: BreakerConfig, clock: Clock = time.monotonic, on_change: OnChange | None = None
+        self,
+        model: str,
+        config: BreakerConfig,
+        clock: Clock = time.monotonic,
+        on_change: OnChange | None = None,
+        on_transition: OnTransition | None = None,
     ) -> None:
         self.model, self.config, self._clock, self._on_change = model, config, clock, on_change
+        self._on_transition = on_transition
         self._state: State = "closed"
         self._opened_at = 0.0
         self._consecutive = 0
@@ -81,6 +93,7 @@ class CircuitBreaker:
         if self._state != "closed":
             self._window.clear()
             self._set("closed")
+            self._report("closed", 0.0)
 
     def record_failure(self) -> None:
         self._probe_in_flight = False
@@ -91,10 +104,30 @@ class CircuitBreaker:
         if self._state == "half_open" or self._should_open():
             self._opened_at = self._clock()
             self._set("open")
+            self._report("open", self.config.cooldown_s)
 
     def release(self) -> None:
         """A call ended without a verdict (cancelled, or a client error): free the probe slot."""
         self._probe_in_flight = False
+
+    def apply_open(self, seconds: float) -> bool:
+        """Another worker opened this circuit for ``seconds`` more: be open at least that long (not reported
+        back). Returns whether anything changed."""
+        if not self.config.enabled or seconds <= 0 or (self.state == "open" and self.retry_in >= seconds):
+            return False
+        self._opened_at = self._clock() - self.config.cooldown_s + seconds
+        self._set("open")
+        return True
+
+    def apply_close(self) -> bool:
+        """Another worker's probe succeeded: close this circuit (not reported back). Returns whether it was
+        not closed."""
+        if self._state == "closed":
+            return False
+        self._consecutive = 0
+        self._window.clear()
+        self._set("closed")
+        return True
 
     def snapshot(self) -> dict[str, object]:
         """State for ``/v1/models`` and ``/ready``."""
@@ -128,6 +161,10 @@ class CircuitBreaker:
         failures, calls = self._window_counts()
         return calls >= self.config.min_calls and failures / calls >= self.config.error_rate_threshold
 
+    def _report(self, state: State, seconds: float) -> None:
+        if self._on_transition is not None:
+            self._on_transition(self.model, state, seconds)
+
     def _set(self, state: State) -> None:
         if state == self._state:
             return
@@ -137,16 +174,18 @@ class CircuitBreaker:
 
 
 class BreakerBoard:
-    """The breakers of every model, created on first use with one shared policy and clock."""
+    """The breakers of every model, created on first use with one shared policy and clock. ``on_transition``
+    (settable after construction) hears every locally decided open/close."""
 
     def __init__(self, config: BreakerConfig, clock: Clock = time.monotonic, on_change: OnChange | None = None) -> None:
         self.config, self.clock, self._on_change = config, clock, on_change
+        self.on_transition: OnTransition | None = None
         self._breakers: dict[str, CircuitBreaker] = {}
 
     def get(self, model: str) -> CircuitBreaker:
         breaker = self._breakers.get(model)
         if breaker is None:
-            breaker = CircuitBreaker(model, self.config, self.clock, self._on_change)
+            breaker = CircuitBreaker(model, self.config, self.clock, self._on_change, self._transition)
             self._breakers[model] = breaker
         return breaker
 
@@ -163,3 +202,7 @@ class BreakerBoard:
 
     def snapshot(self, model: str) -> dict[str, object]:
         return self.get(model).snapshot()
+
+    def _transition(self, model: str, state: State, seconds: float) -> None:
+        if self.on_transition is not None:
+            self.on_transition(model, state, seconds)

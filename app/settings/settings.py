@@ -28,3 +28,8 @@ class Settings(BaseSettings):
     otel_telemetry: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry request telemetry (off: it costs CPU per request)."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Share circuit-breaker transitions between worker processes through this Redis "
+        "(e.g. redis://127.0.0.1:6379/0); unset: each process keeps its own breakers.",
+    )
