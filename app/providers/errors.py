@@ -112,9 +112,25 @@ def _transport_error(exc: BaseException, provider: str, model: str) -> UpstreamE
     return None
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether a "timeout" from an SDK was really a refused or failed connection: the aiohttp transports
+    of openai 3.x / anthropic 2.x report ``ClientConnectorError`` as a connect *timeout*. Read from the
+    typed cause chain."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError) and not isinstance(
+            seen, TimeoutError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def map_openai_error(exc: BaseException, *, provider: str, model: str, secrets: tuple[str, ...] = ()) -> UpstreamError:
     """Map an ``openai`` SDK exception (also used for OpenAI-compatible servers)."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
         return UpstreamTimeoutError(f"{provider} did not answer in time", provider=provider, model=model)
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamConnectionError(f"could not reach {provider}", provider=provider, model=model)
@@ -141,7 +157,7 @@ def map_anthropic_error(
     """Map an ``anthropic`` SDK exception."""
     import anthropic  # imported here: only an Anthropic provider calls this (the SDK costs ~40 MB of RSS)
 
-    if isinstance(exc, anthropic.APITimeoutError):
+    if isinstance(exc, anthropic.APITimeoutError) and not _refused(exc):
         return UpstreamTimeoutError(f"{provider} did not answer in time", provider=provider, model=model)
     if isinstance(exc, anthropic.APIConnectionError):
         return UpstreamConnectionError(f"could not reach {provider}", provider=provider, model=model)
