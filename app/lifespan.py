@@ -10,17 +10,19 @@ from fastapi import FastAPI
 
 from app.gateway import Gateway
 from app.gc_tuning import freeze_startup_heap
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry
 from app.settings.settings import Settings
 
 log = logging.getLogger("switchyard")
 
 
-def lifespan_for(settings: Settings):
-    """A lifespan that builds the ``Gateway`` for ``settings`` and stores it on ``app.state``."""
+def lifespan_for(settings: Settings, conditions: ConditionRegistry = EMPTY_REGISTRY):
+    """A lifespan that builds the ``Gateway`` for ``settings`` (with rule ``conditions`` registered from
+    Python) and stores it on ``app.state``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gateway = Gateway.build(settings)
+        gateway = Gateway.build(settings, conditions=conditions)
         app.state.gateway = gateway
         await gateway.start()
         if settings.gc_freeze:

@@ -12,17 +12,20 @@ from app.api.routes import chat, complete, health, metrics, models, pipelines
 from app.api.routes import route as route_dry_run
 from app.lifespan import lifespan_for
 from app.observability.setup import install_observability
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry
 from app.settings.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the FastAPI app for ``settings`` (default: from the environment)."""
+def create_app(settings: Settings | None = None, conditions: ConditionRegistry = EMPTY_REGISTRY) -> FastAPI:
+    """Build the FastAPI app for ``settings`` (default: from the environment). ``conditions`` are routing
+    rule conditions registered from Python, usable in the YAML under ``custom:``; serve such an app with
+    your own module, e.g. ``app = create_app(conditions=EMPTY_REGISTRY.register("vip", builder))``."""
     settings = settings or Settings()
     app = FastAPI(
         title="Switchyard",
         version="0.1.0",
         summary="An LLM gateway: one API over many providers, with routing and orchestration.",
-        lifespan=lifespan_for(settings),
+        lifespan=lifespan_for(settings, conditions),
         **fastapi_options(settings.otel_telemetry),
     )
     app.state.settings = settings

@@ -135,3 +135,32 @@ async def test_complete_answers_with_route_info_and_header(
     assert route["skipped"] == planned["skipped"]
     assert response.headers["x-switchyard-route"] == f"{strategy}; model={answer['model']}"
     assert len(upstream.requests) == 1
+
+
+async def test_rule_conditions_registered_from_python_route_requests(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A condition registered in Python (``create_app(conditions=...)``) is usable in the YAML under custom:."""
+    for name, value in TEST_KEYS.items():
+        monkeypatch.setenv(name, value)
+    from app.main import create_app
+    from app.routing.rules import EMPTY_REGISTRY
+    from app.settings.settings import Settings
+
+    def shouting(threshold: float):  # the builder gets the YAML argument and returns the predicate
+        def predicate(features: Any) -> bool:
+            letters = [c for c in features.text if c.isalpha()]
+            return bool(letters) and sum(c.isupper() for c in letters) / len(letters) >= threshold
+
+        return predicate
+
+    routing = {"rules": [{"name": "calm", "target": "gpt-4o", "when": {"custom": {"shouting": 0.8}}}]}
+    path = write_config(tmp_path, {"models": fake_models(upstream.base_url), "routing": routing})
+    app = create_app(Settings(config=path), conditions=EMPTY_REGISTRY.register("shouting", shouting))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+            loud = (await c.post("/v1/route", json={"prompt": "WHY IS THIS BROKEN"})).json()
+            calm = (await c.post("/v1/route", json={"prompt": "why is this broken"})).json()
+    assert (loud["strategy"], loud["model"]) == ("rules", "gpt-4o") and "calm" in loud["reason"]
+    assert calm["strategy"] != "rules"
