@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, ToolSpec, Usage
-from app.errors import UpstreamStreamError
+from app.errors import UpstreamServerError, UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_openai_error
 from app.providers.http import sdk_http_client
@@ -88,40 +87,61 @@ def to_openai_request(
     return kwargs
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    """The upstream's JSON object; an SDK model (``ChatCompletion``, ``ChatCompletionChunk``) is dumped to one."""
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    raise TypeError(f"expected a JSON object from the upstream, got {type(value).__name__}")
+
+
+def _usage(data: dict[str, Any]) -> Usage | None:
+    usage = data.get("usage")
+    if not usage:
+        return None
+    return Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+
+
 def from_openai_response(response: Any) -> tuple[str, Usage | None, str | None, tuple[ToolCall, ...]]:
-    """Content, usage, finish reason and tool calls of a ``ChatCompletion``."""
-    choice = response.choices[0] if response.choices else None
-    message = choice.message if choice is not None else None
+    """Content, usage, finish reason and tool calls of a ``chat.completion`` (its JSON object, as the
+    provider receives it, or a ``ChatCompletion``)."""
+    data = _as_dict(response)
+    choices = data.get("choices") or ()
+    choice = choices[0] if choices else None
+    message = (choice.get("message") or {}) if choice is not None else {}
     calls = tuple(
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-        for c in (getattr(message, "tool_calls", None) or ())
-        if getattr(c, "function", None) is not None
+        ToolCall(
+            id=c.get("id") or "", name=c["function"].get("name") or "", arguments=c["function"].get("arguments") or "{}"
+        )
+        for c in (message.get("tool_calls") or ())
+        if c.get("function") is not None
     )
-    usage = None
-    if response.usage is not None:
-        usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
-    finish = normalize_finish_reason(choice.finish_reason) if choice is not None else None
-    return (message.content or "") if message else "", usage, finish, calls
+    finish = normalize_finish_reason(choice.get("finish_reason")) if choice is not None else None
+    return message.get("content") or "", _usage(data), finish, calls
 
 
 def from_openai_chunk(chunk: Any) -> tuple[StreamChunk | None, Usage | None]:
-    """A ``ChatCompletionChunk`` as our chunk (None when it carries no content) and its usage, if any."""
-    usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0) if chunk.usage else None
-    if not chunk.choices:
+    """A ``chat.completion.chunk`` (its JSON object or a ``ChatCompletionChunk``) as our chunk (None when it
+    carries no content) and its usage, if any."""
+    data = _as_dict(chunk)
+    usage = _usage(data)
+    choices = data.get("choices")
+    if not choices:
         return None, usage
-    choice = chunk.choices[0]
-    delta = choice.delta
+    choice = choices[0]
+    delta = choice.get("delta") or {}
     tool_deltas = tuple(
         ToolCallDelta(
-            index=d.index if d.index is not None else position,  # some compatible servers omit it
-            id=d.id,
-            name=d.function.name if d.function else None,
-            arguments=(d.function.arguments or "") if d.function else "",
+            index=d["index"] if d.get("index") is not None else position,  # some compatible servers omit it
+            id=d.get("id"),
+            name=(d.get("function") or {}).get("name"),
+            arguments=(d.get("function") or {}).get("arguments") or "",
         )
-        for position, d in enumerate(getattr(delta, "tool_calls", None) or ())
+        for position, d in enumerate(delta.get("tool_calls") or ())
     )
-    text = (delta.content or "") if delta is not None else ""
-    finish = normalize_finish_reason(choice.finish_reason)
+    text = delta.get("content") or ""
+    finish = normalize_finish_reason(choice.get("finish_reason"))
     if not text and not tool_deltas and finish is None:
         return None, usage
     return StreamChunk(delta=text, tool_calls=tool_deltas, finish_reason=finish), usage
@@ -158,14 +178,17 @@ class OpenAIProvider:
         """``chat.completions.create`` without its per-call TypedDict transform of the parameters (~15% of
         the gateway's CPU per request, bench/results/PROFILE.md): ``to_openai_request`` already builds the
         wire JSON, so it goes through the SDK client's documented low-level ``post`` (same auth, headers,
-        timeout, error mapping and response/stream types)."""
+        timeout and error mapping, the SDK's own SSE decoding and its error events). The answer stays the
+        upstream's JSON object (``cast_to=object``, ``AsyncStream[object]``): building ``ChatCompletion`` /
+        ``ChatCompletionChunk`` models that are read once cost 11% of the CPU per request and 41% per stream
+        (bench/results/PROFILE.md, second round)."""
         return await self._client.post(
             "/chat/completions",
             body=kwargs,
-            cast_to=ChatCompletion,
+            cast_to=object,
             options={"timeout": timeout_s},
             stream=bool(kwargs.get("stream")),
-            stream_cls=openai.AsyncStream[ChatCompletionChunk],
+            stream_cls=openai.AsyncStream[object],
         )
 
     def _error(self, exc: BaseException, target: ModelTarget) -> Exception:
@@ -178,7 +201,14 @@ class OpenAIProvider:
             response = await self._create(kwargs, target.timeout_s)
         except openai.OpenAIError as exc:
             raise self._error(exc, target) from exc
-        content, usage, finish, calls = from_openai_response(response)
+        try:
+            content, usage, finish, calls = from_openai_response(response)
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise UpstreamServerError(
+                f"malformed chat completion from the upstream ({type(exc).__name__})",
+                provider=self.kind,
+                model=target.name,
+            ) from exc
         return build_completion(
             target,
             content=content,
@@ -186,7 +216,7 @@ class OpenAIProvider:
             started=started,
             finish_reason=finish,
             tool_calls=calls,
-            upstream_model=getattr(response, "model", None),
+            upstream_model=response.get("model"),
         )
 
     async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
