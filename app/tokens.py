@@ -6,9 +6,19 @@ token per whitespace-separated word for short texts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.domain import ChatRequest
+
 
 def estimate_tokens(text: str) -> int:
     """A cheap, deterministic estimate of the number of tokens in ``text``."""
     if not text:
         return 0
     return max(len(text) // 4, len(text.split()), 1)
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """Estimated input tokens of ``request``: its messages' texts, joined."""
+    return estimate_tokens(" ".join(m.content for m in request.messages))

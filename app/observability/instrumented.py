@@ -38,15 +38,7 @@ class InstrumentedProvider:
     async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
         started = time.perf_counter()
         completion = await self.inner.complete(request, target)
-        usage = completion.usage
-        metrics.record_upstream_call(
-            target.name,
-            target.provider,
-            time.perf_counter() - started,
-            usage.input_tokens,
-            usage.output_tokens,
-            completion.cost,
-        )
+        self._record(target, started, completion.usage)
         return completion
 
     async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:

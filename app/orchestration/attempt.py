@@ -24,7 +24,7 @@ from app.orchestration.latency import LatencyTracker
 from app.orchestration.result import Charge, Ledger
 from app.orchestration.retry import RetryPolicy, Uniform, retry_delay
 from app.providers.registry import ModelEntry, ProviderRegistry
-from app.tokens import estimate_tokens
+from app.tokens import estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,6 @@ class ModelBusyError(UpstreamUnavailableError):
         return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
-def prompt_tokens(request: ChatRequest) -> int:
-    """Estimated input tokens of ``request`` (for calls cut off before the provider reported usage)."""
-    return estimate_tokens(" ".join(m.content for m in request.messages))
-
-
 class ModelCaller:
     """Makes one model's call with the breaker, its ``timeout_s`` and retries, recording into a ledger."""
 
@@ -88,7 +83,7 @@ class ModelCaller:
             assert entry.provider is not None
             return await entry.provider.complete(request, entry.target)
 
-        completion = await self.attempt(name, call, deadline, ledger, input_tokens=prompt_tokens(request))
+        completion = await self.attempt(name, call, deadline, ledger, input_tokens=estimate_prompt_tokens(request))
         ledger.completions.append(completion)
         self.latencies.observe(name, completion.latency_ms / 1000.0)
         return completion

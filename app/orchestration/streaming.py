@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
 from app.errors import DeadlineExceededError, Failure, NoModelAvailableError, UpstreamError, UpstreamStreamError
-from app.orchestration.attempt import prompt_tokens
 from app.orchestration.breaker import counts_as_failure
 from app.orchestration.deadline import Deadline, request_timeout, within
 from app.orchestration.executor import Executor, unique
@@ -33,6 +32,7 @@ from app.orchestration.result import Ledger
 from app.orchestration.toolcalls import ToolCallAssembler
 from app.providers.registry import ModelEntry
 from app.routing.base import RouteDecision
+from app.tokens import estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class StreamOpener:
             return await _first_chunk(entry, request)
 
         return await self.executor.caller.attempt(
-            name, operation, deadline, ledger, input_tokens=prompt_tokens(request)
+            name, operation, deadline, ledger, input_tokens=estimate_prompt_tokens(request)
         )
 
     async def _chain(

@@ -15,7 +15,7 @@ from app.errors import UpstreamServerError, UpstreamStreamError
 from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
 from app.providers.errors import map_openai_error
 from app.providers.http import sdk_http_client
-from app.tokens import estimate_tokens
+from app.tokens import estimate_prompt_tokens, estimate_tokens
 
 MAX_TOOL_CALL_ID = 40  # OpenAI refuses longer tool call ids (ids made by other vendors can be longer)
 
@@ -149,8 +149,7 @@ def from_openai_chunk(chunk: Any) -> tuple[StreamChunk | None, Usage | None]:
 
 def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
     """Usage for servers that report none: a documented heuristic (see ``app.tokens``)."""
-    prompt = " ".join(m.content for m in request.messages)
-    return Usage(estimate_tokens(prompt), estimate_tokens(output_text))
+    return Usage(estimate_prompt_tokens(request), estimate_tokens(output_text))
 
 
 class OpenAIProvider:
