@@ -16,7 +16,7 @@ from app.main import create_app
 from app.settings.settings import Settings
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, fake_models, write_config
+from tests.support import fake_models, write_config
 
 MODELS = ["gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash", "compat-llama"]
 UPSTREAM_ID = {"compat-llama": "llama3"}
@@ -28,10 +28,8 @@ def upstream_id(name: str) -> str:
 
 
 @pytest.fixture
-async def gateway(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+async def gateway(upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]) -> AsyncIterator[Any]:
     """The app (lifespan run) with fallbacks gpt-4o-mini -> claude; no retries (each reply is one call)."""
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     models = fake_models(upstream.base_url, **{"gpt-4o-mini": {"fallbacks": ["claude-3-5-sonnet-20241022"]}})
     path = write_config(tmp_path, {"models": models, "orchestration": {"max_retries": 0}})
     app = create_app(Settings(config=path))

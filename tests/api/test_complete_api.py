@@ -15,10 +15,8 @@ from tests.support import TEST_KEYS, app_client, fake_models, write_config
 
 @pytest.fixture
 async def client(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     # No retries here: these tests pin down how one upstream answer maps to ours (retries are tested with
     # orchestration).
     config = {"models": fake_models(upstream.base_url), "orchestration": {"max_retries": 0}}

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, app_client, fake_models, write_config
+from tests.support import app_client, fake_models, write_config
 
 MINI, SONNET, GEMINI, LLAMA = "gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash", "compat-llama"
 ORCHESTRATION = {
@@ -27,10 +27,8 @@ ORCHESTRATION = {
 
 @pytest.fixture
 async def client(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     models = fake_models(upstream.base_url, **{MINI: {"fallbacks": [SONNET]}})
     path = write_config(tmp_path, {"models": models, "orchestration": ORCHESTRATION})
     async with app_client(path) as c:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, app_client, fake_models, write_config
+from tests.support import app_client, fake_models, write_config
 
 MINI, SONNET, LLAMA = "gpt-4o-mini", "claude-3-5-sonnet-20241022", "compat-llama"
 
@@ -47,10 +47,8 @@ PIPELINES = {
 
 @pytest.fixture
 async def client(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.delenv("SWITCHYARD_TEST_NO_SUCH_KEY", raising=False)
     models = fake_models(
         upstream.base_url,

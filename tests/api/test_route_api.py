@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, app_client, fake_models, write_config
+from tests.support import app_client, fake_models, write_config
 
 ROUTING = {
     "rules": [
@@ -27,10 +27,8 @@ ROUTING = {
 
 @pytest.fixture
 async def client(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.delenv("GEMINI_API_KEY")  # gemini-2.0-flash is unavailable: routing must skip it
     config = {"models": fake_models(upstream.base_url), "routing": ROUTING, "orchestration": {"max_retries": 0}}
     async with app_client(write_config(tmp_path, config)) as c:
@@ -138,11 +136,9 @@ async def test_complete_answers_with_route_info_and_header(
 
 
 async def test_rule_conditions_registered_from_python_route_requests(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
 ) -> None:
     """A condition registered in Python (``create_app(conditions=...)``) is usable in the YAML under custom:."""
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     from app.main import create_app
     from app.routing.rules import EMPTY_REGISTRY
     from app.settings.settings import Settings

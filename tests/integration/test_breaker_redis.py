@@ -19,7 +19,7 @@ from app.orchestration.breaker_sync import KEY_PREFIX, BreakerSync
 from app.settings.orchestration import BreakerConfig
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, app_client, fake_models, write_config
+from tests.support import app_client, fake_models, write_config
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -189,9 +189,7 @@ ORCHESTRATION = {
 
 
 @pytest.fixture
-def config_path(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
+def config_path(upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]) -> Path:
     return write_config(tmp_path, {"models": fake_models(upstream.base_url), "orchestration": ORCHESTRATION})
 
 

@@ -4,7 +4,6 @@ fake upstream, with scripted failures and delays (timing asserts only with gener
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -20,14 +19,6 @@ from app.orchestration.result import Ledger
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
 from tests.integration.orchestration_harness import GEMINI, LLAMA, MINI, REQUEST, SONNET, Clock, Harness, plan
-
-
-@pytest.fixture
-async def harness(upstream: FakeUpstream) -> AsyncIterator[Harness]:
-    h = Harness(upstream)
-    yield h
-    if h.registry is not None:
-        await h.registry.aclose()
 
 
 async def test_falls_back_on_unavailable_and_names_the_failure(harness: Harness, upstream: FakeUpstream) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,14 +11,6 @@ from app.orchestration.options import HedgeOptions, RunOptions
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
 from tests.integration.orchestration_harness import GEMINI, LLAMA, MINI, REQUEST, SONNET, Harness, plan
-
-
-@pytest.fixture
-async def harness(upstream: FakeUpstream) -> AsyncIterator[Harness]:
-    h = Harness(upstream)
-    yield h
-    if h.registry is not None:
-        await h.registry.aclose()
 
 
 def parallel(*models: str):

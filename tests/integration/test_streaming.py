@@ -18,7 +18,7 @@ from app.main import create_app
 from app.settings.settings import Settings
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, fake_models, write_config
+from tests.support import fake_models, write_config
 
 MODELS = ["gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash", "compat-llama"]
 UPSTREAM_ID = {"compat-llama": "llama3"}
@@ -55,9 +55,7 @@ class GatewayServer:
 
 
 @pytest.fixture
-def gateway(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayServer]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
+def gateway(upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]) -> Iterator[GatewayServer]:
     overrides = {"gpt-4o-mini": {"fallbacks": ["claude-3-5-sonnet-20241022"]}, "gpt-4o": {"timeout_s": 60}}
     models = fake_models(upstream.base_url, **overrides)
     path = write_config(tmp_path, {"models": models, "orchestration": {"max_retries": 0}})

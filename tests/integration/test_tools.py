@@ -18,7 +18,7 @@ from app.providers.google import decode_call_id, encode_call_id
 from app.settings.settings import Settings
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import TEST_KEYS, fake_models, write_config
+from tests.support import fake_models, write_config
 
 MODELS = ["gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash", "compat-llama"]
 UPSTREAM_ID = {"compat-llama": "llama3"}
@@ -36,10 +36,8 @@ ASK = [{"role": "user", "content": "Weather in Paris?"}]
 
 @pytest.fixture
 async def client(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
 ) -> AsyncIterator[openai.AsyncOpenAI]:
-    for name, value in TEST_KEYS.items():
-        monkeypatch.setenv(name, value)
     path = write_config(tmp_path, {"models": fake_models(upstream.base_url), "orchestration": {"max_retries": 0}})
     app = create_app(Settings(config=path))
     async with app.router.lifespan_context(app):
