@@ -13,7 +13,7 @@ from app.orchestration.result import Outcome
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
 from app.routing.router import route
-from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, compile_rules
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, Rule, compile_rules
 from app.settings.catalogue import GatewayConfig, load_config
 from app.settings.settings import Settings
 
@@ -28,17 +28,18 @@ class Gateway:
     executor: Executor
     conditions: ConditionRegistry = EMPTY_REGISTRY  # rule conditions registered from Python
     breaker_sync: BreakerSync | None = None  # breaker transitions shared through Redis (SWITCHYARD_REDIS_URL)
+    rules: tuple[Rule, ...] = ()  # the routing rules, compiled once
 
     @classmethod
     def build(
         cls, settings: Settings, env: Mapping[str, str] | None = None, conditions: ConditionRegistry = EMPTY_REGISTRY
     ) -> Gateway:
         config = load_config(settings.config)
-        compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails at start
+        rules = compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails here
         registry = ProviderRegistry.build(config, env)
         executor = Executor(registry, config.orchestration)
         sync = BreakerSync(settings.redis_url, executor.breakers, registry.names()) if settings.redis_url else None
-        return cls(settings, config, registry, executor, conditions, sync)
+        return cls(settings, config, registry, executor, conditions, sync, rules)
 
     async def start(self) -> None:
         """Start background work (breaker sharing through Redis, when configured)."""
@@ -62,7 +63,7 @@ class Gateway:
         return view
 
     def plan(self, inp: RouteInput) -> RouteDecision:
-        return route(inp, self.catalogue(), self.config.routing, self.conditions)
+        return route(inp, self.catalogue(), self.config.routing, self.conditions, self.rules)
 
     async def run(
         self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None

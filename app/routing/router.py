@@ -8,12 +8,14 @@ rule; else ``routing.auto`` (complexity unless configured).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from app.errors import InvalidRequestError, ModelNotFoundError, NoModelAvailableError
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput, Skipped
 from app.routing.complexity import classify_complexity
 from app.routing.cost import cost_route
 from app.routing.features import Features, extract_features
-from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, compile_rules, first_match
+from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, Rule, compile_rules, first_match
 from app.routing.task import detect_task, keyword_table
 from app.settings.routing import RoutingConfig
 
@@ -132,11 +134,11 @@ def _rules(
     features: Features,
     catalogue: CatalogueView,
     config: RoutingConfig,
-    conditions: ConditionRegistry,
+    rules: Sequence[Rule],
     fall_through: bool,
 ) -> RouteDecision | None:
     """The first matching rule's plan; with no match, None when ``fall_through`` else the default."""
-    rule = first_match(compile_rules(config, conditions), features)
+    rule = first_match(rules, features)
     if rule is not None:
         reason = f"rule {rule.name} (priority {rule.priority})"
         return with_availability("rules", rule.target, reason, catalogue, config, {"rule": rule.name})
@@ -164,21 +166,25 @@ def route(
     catalogue: CatalogueView,
     config: RoutingConfig,
     conditions: ConditionRegistry = EMPTY_REGISTRY,
+    rules: Sequence[Rule] | None = None,
 ) -> RouteDecision:
-    """Plan a request. Pure: no I/O, no clock."""
+    """Plan a request. Pure: no I/O, no clock. ``rules`` are ``config``'s rules already compiled (the
+    gateway compiles them once at startup); without them they are compiled from ``config`` here."""
     mode = resolve_mode(inp)
     if mode == "specific":
         return _specific(inp, catalogue)
     if mode == "parallel":
         return _parallel(inp, catalogue)
     features = extract_features(inp.request)
+    if mode in ("auto", "rules") and rules is None:
+        rules = compile_rules(config, conditions)
     if mode == "auto":
-        matched = _rules(features, catalogue, config, conditions, fall_through=True)
+        matched = _rules(features, catalogue, config, rules or (), fall_through=True)
         if matched is not None:
             return matched
         mode = config.auto
     if mode == "rules":
-        decision = _rules(features, catalogue, config, conditions, fall_through=False)
+        decision = _rules(features, catalogue, config, rules or (), fall_through=False)
         assert decision is not None
         return decision
     if mode == "task":
