@@ -51,7 +51,7 @@ def _price_text(value: float | None) -> str:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from app.pricing import resolve_price
-    from app.providers.registry import KEY_REQUIRED, key_env_of
+    from app.providers.registry import missing_key_env
 
     settings = _settings(args)
     config = _load(settings)
@@ -60,9 +60,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = [("MODEL", "PROVIDER", "UPSTREAM", "$/1k IN", "$/1k OUT", "USABLE")]
     for name, model in config.models.items():
         price = resolve_price(name, model)
-        key_env = key_env_of(model)
-        if model.provider in KEY_REQUIRED and not os.environ.get(key_env or ""):
-            usable = f"no ({key_env} unset)"
+        if (missing := missing_key_env(model, os.environ)) is not None:
+            usable = f"no ({missing} unset)"
         elif model.provider == "llamacpp":
             from importlib.util import find_spec
 

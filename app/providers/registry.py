@@ -42,6 +42,14 @@ def key_env_of(config: ModelConfig) -> str | None:
     return config.api_key_env or DEFAULT_KEY_ENV.get(config.provider)
 
 
+def missing_key_env(config: ModelConfig, env: Mapping[str, str]) -> str | None:
+    """The key variable a model needs but ``env`` does not set, or None (set, or no key needed)."""
+    key_env = key_env_of(config)
+    if config.provider in KEY_REQUIRED and not (key_env and env.get(key_env)):
+        return key_env
+    return None
+
+
 ProviderFactory = Callable[[ModelConfig, str | None], Provider]
 
 
@@ -112,8 +120,8 @@ class ProviderRegistry:
             key_env = key_env_of(model)
             api_key = env.get(key_env) if key_env else None
             register_secret(api_key)  # never logged, whatever an SDK error message says
-            if model.provider in KEY_REQUIRED and not api_key:
-                entries[name] = ModelEntry(target, None, f"environment variable {key_env} is not set")
+            if (missing := missing_key_env(model, env)) is not None:
+                entries[name] = ModelEntry(target, None, f"environment variable {missing} is not set")
                 continue
             endpoint = _endpoint_key(model, api_key)
             provider = by_endpoint.get(endpoint)
