@@ -23,6 +23,7 @@ GatewayError (500 internal_error)
     ├── UpstreamUnavailableError (503 upstream_unavailable)  overloaded (529) or 503
     ├── UpstreamConnectionError (502 upstream_connection_error)
     ├── UpstreamServerError (502 upstream_server_error)
+    ├── UpstreamConfigError (502 upstream_model_not_found)   upstream 404: the catalogue entry is wrong
     ├── UpstreamBadRequestError (400 upstream_bad_request)
     │   └── ContextWindowExceededError (400 context_window_exceeded)
     ├── UpstreamStreamError (502 upstream_stream_error)   the stream broke after it started
@@ -182,6 +183,14 @@ class UpstreamConnectionError(UpstreamError):
 
 class UpstreamServerError(UpstreamError):
     error_type = "upstream_server_error"
+
+
+class UpstreamConfigError(UpstreamError):
+    """The upstream does not know the model (404): a configuration error, not retried; another model
+    may still answer."""
+
+    error_type = "upstream_model_not_found"
+    retryable = False
 
 
 class UpstreamBadRequestError(UpstreamError):

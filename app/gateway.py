@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.domain import ChatRequest
+from app.errors import InvalidRequestError
 from app.orchestration.breaker_sync import BreakerSync
 from app.orchestration.executor import Executor
 from app.orchestration.options import RunOptions
 from app.orchestration.result import Outcome
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
-from app.routing.router import route
+from app.routing.router import resolve_mode, route
 from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, Rule, compile_rules
 from app.settings.catalogue import GatewayConfig, load_config
 from app.settings.settings import Settings
@@ -46,11 +47,21 @@ class Gateway:
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
 
-    def catalogue(self) -> CatalogueView:
-        """What routing may know of each model, availability included."""
+    def cannot_serve(self, name: str, request: ChatRequest, *, stream: bool = False) -> tuple[str, ...]:
+        """The parameters of ``request`` that model ``name`` cannot honour."""
+        return self.registry.cannot_serve(name, request, stream=stream)
+
+    def catalogue(self, request: ChatRequest | None = None, *, stream: bool = False) -> CatalogueView:
+        """What routing may know of each model, availability included: a model that cannot honour a
+        parameter of ``request`` is unavailable for it, and the reason names the parameter."""
         view: dict[str, ModelInfo] = {}
         for entry in self.registry.entries():
             target = entry.target
+            reason = entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name)
+            if reason is None and request is not None:
+                missing = self.cannot_serve(target.name, request, stream=stream)
+                if missing:
+                    reason = f"cannot serve {', '.join(missing)} ({target.provider})"
             view[target.name] = ModelInfo(
                 name=target.name,
                 provider=target.provider,
@@ -58,12 +69,30 @@ class Gateway:
                 cost_per_1k_input=target.price.input_per_1k,
                 cost_per_1k_output=target.price.output_per_1k,
                 fallbacks=target.config.fallbacks,
-                unavailable_reason=entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name),
+                unavailable_reason=reason,
             )
         return view
 
     def plan(self, inp: RouteInput) -> RouteDecision:
-        return route(inp, self.catalogue(), self.config.routing, self.conditions, self.rules)
+        """Route ``inp``. A model the client named that cannot honour one of its parameters is a 400
+        naming the parameter and the provider, before any call; under routing such models are skipped."""
+        for name in self._named_models(inp):
+            missing = self.cannot_serve(name, inp.request, stream=inp.stream)
+            if missing:
+                provider = self.registry.entry(name).target.provider
+                raise InvalidRequestError(
+                    f"model {name} (provider {provider}) does not support {', '.join(missing)}",
+                    param=missing[0],
+                    unsupported=list(missing),
+                    model=name,
+                )
+        catalogue = self.catalogue(inp.request, stream=inp.stream)
+        return route(inp, catalogue, self.config.routing, self.conditions, self.rules)
+
+    def _named_models(self, inp: RouteInput) -> tuple[str, ...]:
+        if resolve_mode(inp) == "specific" and inp.model and inp.model in self.registry:
+            return (inp.model,)
+        return tuple(n for n in inp.models if n in self.registry)
 
     async def run(
         self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None

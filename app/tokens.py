@@ -19,6 +19,11 @@ def estimate_tokens(text: str) -> int:
     return max(len(text) // 4, len(text.split()), 1)
 
 
+MEDIA_PART_TOKENS = 800  # an image or document part: about what vendors bill a mid-size image
+
+
 def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """Estimated input tokens of ``request``: its messages' texts, joined."""
-    return estimate_tokens(" ".join(m.content for m in request.messages))
+    """Estimated input tokens of ``request``: its messages' texts, joined, plus a flat rate per image or
+    document part."""
+    media = sum(1 for m in request.messages for p in m.parts if type(p).__name__ != "TextPart")
+    return estimate_tokens(" ".join(m.content for m in request.messages)) + media * MEDIA_PART_TOKENS

@@ -131,11 +131,14 @@ class Server:
             self.proc.wait(5)
 
 
-def start(name: str, cmd: list[str], *, cpus: str | None, env: dict[str, str], log_dir: Path) -> Server:
+def start(
+    name: str, cmd: list[str], *, cpus: str | None, env: dict[str, str], log_dir: Path, cwd: Path | None = None
+) -> Server:
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             pinned(cmd, cpus),
+            cwd=cwd,
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,

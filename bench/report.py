@@ -1,11 +1,22 @@
 """Markdown rendering of one benchmark run (``bench/run.py``): the results table, the Switchyard / floor and
-Switchyard / LiteLLM ratios, the issue's targets with their margins, and the raw open-loop details."""
+Switchyard / LiteLLM ratios, the issue's targets with their margins, the before/after table of a
+``--baseline-ref`` run, and the raw open-loop details."""
 
 from __future__ import annotations
 
 from typing import Any
 
-ORDER = ("upstream", "floor", "switchyard", "litellm")
+from bench.targets import BASELINE_PAIRS as PAIRS
+
+ORDER = (
+    "upstream",
+    "floor",
+    "switchyard",
+    "switchyard-baseline",
+    "switchyard-chat",
+    "switchyard-baseline-chat",
+    "litellm",
+)
 
 
 def _get(d: Any, *keys: str) -> Any:
@@ -46,6 +57,7 @@ def metrics_of(t: dict[str, Any], direct: dict[str, Any] | None, rates: list[Any
     m: dict[str, Any] = {
         "max_rps": _get(t, "max", "achieved_rps"),
         "cpu_ms": t.get("cpu_ms_per_request"),
+        "cpu_stream_ms": t.get("cpu_ms_per_stream"),
         "peak_rss": t.get("peak_rss_mb"),
         "soak_growth": _get(t, "soak", "growth_pct"),
         "soak_requests": _get(t, "soak", "requests"),
@@ -81,6 +93,7 @@ def render(data: dict[str, Any]) -> str:
         rows.append((f"added p99 @ {rate} req/s (ms)", f"p99@{rate}", 2))
     rows += [
         ("streaming TTFT p50 (ms)", "ttft_p50", 2),
+        ("CPU per stream (ms)", "cpu_stream_ms", 3),
         ("added TTFT p50 (ms)", "ttft_added", 2),
         ("peak RSS (MB)", "peak_rss", 1),
         ("RSS growth over soak (%)", "soak_growth", 2),
@@ -118,14 +131,58 @@ def render(data: dict[str, Any]) -> str:
         ratio_fl = _ratio(_get(sy, key), _get(fl, key)) if key in RATIO_KEYS else ""
         ratio_ll = _ratio(_get(sy, key), _get(ll, key)) if key in RATIO_KEYS else ""
         out.append(f"| {title} | " + " | ".join(cells) + f" | {ratio_fl} | {ratio_ll} |")
-    out += ["", *_targets_section(sy, fl, ll, rates), "", *_details(targets, present, rates)]
+    out += ["", *_targets_section(sy, fl, ll, rates)]
+    if any(before in targets for _, before in PAIRS):
+        out += ["", *_before_after(meta, targets, ms)]
+    out += ["", *_details(targets, present, rates)]
     for n in present:
         if "error" in targets[n]:
             out += ["", f"**{targets[n]['label']} failed:**", "", "```", targets[n]["error"], "```"]
     return "\n".join(out) + "\n"
 
 
-RATIO_KEYS = {"max_rps", "cpu_ms", "peak_rss", "w2_rps", "scaling", "p50@500", "p99@500", "ttft_p50"}
+RATIO_KEYS = {"max_rps", "cpu_ms", "cpu_stream_ms", "peak_rss", "w2_rps", "scaling", "p50@500", "p99@500", "ttft_p50"}
+BEFORE_AFTER_ROWS = (
+    ("max throughput, 0 ms delay (req/s)", "max_rps", 0),
+    ("CPU per request (ms)", "cpu_ms", 3),
+    ("CPU per stream (ms)", "cpu_stream_ms", 3),
+    ("peak RSS (MB)", "peak_rss", 1),
+)
+
+
+def _before_after(meta: dict[str, Any], targets: dict[str, Any], ms: dict[str, Any]) -> list[str]:
+    """After (this working tree) against before (``--baseline-ref``), the same requests, back to back."""
+    base = meta.get("baseline") or {}
+    ref = f"`{base['ref']}` ({base['commit']})" if base else "the baseline ref"
+    after = f"commit {meta['commit']}{' + uncommitted changes' if meta.get('dirty') else ''}"
+    lines = [
+        "## Before / after (issue #11)",
+        "",
+        f"Before = Switchyard from a git worktree of {ref}; after = this checkout ({after}). Same config, same "
+        "requests, same core, measured one after the other in this run. after / before < 1 is less CPU, "
+        "less memory; > 1 is more throughput.",
+        "",
+        "| request | metric | before | after | after / before |",
+        "|---|---|---|---|---|",
+    ]
+    for after_name, before_name in PAIRS:
+        if before_name not in targets and after_name not in targets:
+            continue
+        request = targets.get(after_name, targets.get(before_name, {})).get("note", after_name).split(";")[0]
+        for title, key, digits in BEFORE_AFTER_ROWS:
+            cells = []
+            for name in (before_name, after_name):
+                if name not in targets:
+                    cells.append("not run")
+                elif name not in ms:
+                    cells.append("failed")
+                else:
+                    value = ms[name].get(key)
+                    cells.append(_fmt(round(value) if isinstance(value, float) and digits == 0 else value, digits))
+            ratio = _ratio(_get(ms.get(after_name), key), _get(ms.get(before_name), key))
+            lines.append(f"| {request} | {title} | {cells[0]} | {cells[1]} | {ratio} |")
+            request = ""
+    return lines
 
 
 def _load(value: Any) -> str:

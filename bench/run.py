@@ -3,6 +3,7 @@
     python -m bench.run              # full run (~15-20 min; installs LiteLLM into bench/.venv-litellm once)
     python -m bench.run --quick      # a few minutes, shorter phases and a 20k-request soak
     python -m bench.run --targets upstream,floor,switchyard --no-litellm-install
+    python -m bench.run --baseline-ref main  # + the same Switchyard targets built from a git worktree of main
 
 Each target runs as one worker process pinned to core 0 (``taskset -c 0``); the load generator and the fake
 upstream run on core 1. Per target, in order: warm-up; maximum throughput (closed loop, 0 ms upstream delay)
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,11 +28,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import baseline as baseline_src
 from bench import procs
 from bench.report import render
-from bench.targets import ROOT, Request, Target, build_targets, install_litellm, litellm_available
+from bench.targets import (
+    BASELINE_PAIRS,
+    ROOT,
+    Request,
+    Target,
+    build_targets,
+    install_litellm,
+    litellm_available,
+)
 
 RESULTS = ROOT / "bench" / "results"
+TARGET_NAMES = ("upstream", "floor", "switchyard", "switchyard-chat", *(b for _, b in BASELINE_PAIRS), "litellm")
+BASELINE_NAMES = {b for _, b in BASELINE_PAIRS}
 GEN_CPUS = "1"
 TARGET_CPUS = "0"
 
@@ -38,12 +51,13 @@ TARGET_CPUS = "0"
 class Bench:
     """One benchmark run: the upstream, the generator and the measurements of every target."""
 
-    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+    def __init__(self, args: argparse.Namespace, work: Path, baseline: baseline_src.Baseline | None = None) -> None:
         self.args = args
         self.work = work
+        self.baseline = baseline
         self.upstream_port = procs.free_port()
         self.upstream_url = f"http://127.0.0.1:{self.upstream_port}"
-        self.targets = build_targets(self.upstream_url, work, TARGET_CPUS)
+        self.targets = build_targets(self.upstream_url, work, TARGET_CPUS, baseline)
         self.upstream: procs.Server | None = None
 
     def log(self, text: str) -> None:
@@ -91,7 +105,11 @@ class Bench:
         port = procs.free_port()
         server = target.starter(port, workers, self.work)
         url = f"http://127.0.0.1:{port}"
-        procs.wait_ready(server, url + target.json_request.path, target.json_request.body, timeout=180)
+        try:
+            procs.wait_ready(server, url + target.json_request.path, target.json_request.body, timeout=180)
+        except BaseException:
+            server.stop()  # one that answers but never 200 (or a Ctrl-C during start) must not outlive the run
+            raise
         return server, url
 
     def pick_stream(self, target: Target, url: str) -> Request | None:
@@ -148,8 +166,14 @@ class Bench:
                 self.log(f"{target.name}: no streaming endpoint answered; TTFT skipped")
             else:
                 result["stream_path"] = stream.path
+                cpu0 = server.cpu()
                 result["stream"] = self.open(url, stream, a.stream_rate, a.stream_seconds, stream=True)
-                self.log(f"{target.name}: TTFT p50 {result['stream']['ttft_ms']['p50']} ms")
+                streams = max(result["stream"]["ok"], 1)
+                result["cpu_ms_per_stream"] = round((server.cpu() - cpu0) / streams * 1000.0, 3)
+                self.log(
+                    f"{target.name}: TTFT p50 {result['stream']['ttft_ms']['p50']} ms, "
+                    f"{result['cpu_ms_per_stream']} ms CPU/stream"
+                )
             procs.settle(server, max_s=30)
 
             self.set_delay(0)
@@ -204,6 +228,8 @@ class Bench:
             "loadavg_start": os.getloadavg(),
             "args": {k: v for k, v in vars(self.args).items() if k != "out"},
         }
+        if self.baseline is not None:
+            meta["baseline"] = {"ref": self.baseline.ref, "commit": self.baseline.commit}
         self.start_upstream()
         results: dict[str, Any] = {}
         try:
@@ -214,7 +240,12 @@ class Bench:
                     results[name] = self.measure(target)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     self.log(f"{name}: FAILED {exc}")
-                    results[name] = {"name": name, "label": target.label, "error": str(exc)[:2000]}
+                    results[name] = {
+                        "name": name,
+                        "label": target.label,
+                        "note": target.note,
+                        "error": str(exc)[:2000],
+                    }
         finally:
             assert self.upstream is not None
             self.upstream.stop()
@@ -231,7 +262,11 @@ def _git(*args: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shorter phases and a 20k-request soak")
-    p.add_argument("--targets", default="upstream,floor,switchyard,litellm")
+    p.add_argument(
+        "--targets",
+        default="upstream,floor,switchyard,switchyard-chat,litellm",
+        help=f"comma-separated, of: {', '.join(TARGET_NAMES)} (the baselines need --baseline-ref)",
+    )
     p.add_argument("--rates", default="100,500,1000", help="open-loop rates (req/s)")
     p.add_argument("--delay-ms", type=float, default=50.0, help="upstream delay of the latency phases")
     p.add_argument("--concurrency", type=int, default=64, help="closed-loop connections")
@@ -245,6 +280,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--phases", default="open,stream,soak", help="phases after max throughput")
     p.add_argument("--no-scaling", dest="scaling", action="store_false", help="skip the 2-worker runs")
     p.add_argument("--scaling-targets", default="floor,switchyard,litellm")
+    p.add_argument(
+        "--baseline-ref",
+        metavar="REF",
+        help="also measure Switchyard built from a git worktree of REF (before/after table); adds "
+        "switchyard-baseline after switchyard and switchyard-baseline-chat after switchyard-chat",
+    )
     p.add_argument("--no-litellm-install", action="store_true", help="skip LiteLLM unless already installed")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     a = p.parse_args(argv)
@@ -258,12 +299,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     a.rates = [float(r) if "." in r else int(r) for r in a.rates.split(",") if r.strip()]
     a.scaling_targets = [t.strip() for t in a.scaling_targets.split(",")]
+    if unknown := [t for t in a.targets if t not in TARGET_NAMES]:
+        p.error(f"unknown targets {', '.join(unknown)} (known: {', '.join(TARGET_NAMES)})")
+    if a.baseline_ref is None and (listed := [t for t in a.targets if t in BASELINE_NAMES]):
+        p.error(f"{', '.join(listed)}: needs --baseline-ref REF")
+    if a.baseline_ref is not None:
+        a.targets = with_baselines(a.targets)
     return a
+
+
+def with_baselines(targets: list[str]) -> list[str]:
+    """``targets`` with each baseline right after its counterpart (unless already listed)."""
+    out: list[str] = []
+    for name in targets:
+        out.append(name)
+        for after, before in BASELINE_PAIRS:
+            if name == after and before not in targets:
+                out.append(before)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    # a SIGTERM unwinds like Ctrl-C: servers stopped, the baseline worktree removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         work = Path(tmp)
         if "litellm" in args.targets and not litellm_available():
@@ -275,7 +335,13 @@ def main(argv: list[str] | None = None) -> int:
                 if not install_litellm(args.out / "litellm-install.log"):
                     print("LiteLLM install failed: skipped (see the install log)", flush=True)
                     args.targets.remove("litellm")
-        data = Bench(args, work).run()
+        try:
+            with baseline_src.worktree(ROOT, work, args.baseline_ref) as baseline:
+                check_sources(args.targets, baseline)
+                data = Bench(args, work, baseline).run()
+        except baseline_src.BaselineError as exc:
+            print(f"bench: {exc}", file=sys.stderr, flush=True)
+            return 2
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     text = render(data)
     (args.out / f"{stamp}.md").write_text(text)
@@ -285,6 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"written: {args.out / f'{stamp}.md'}", flush=True)
     return 0
+
+
+def check_sources(targets: list[str], baseline: baseline_src.Baseline | None) -> None:
+    """Before any server starts: which ``app`` each Switchyard side imports (``BaselineError`` if wrong)."""
+    sides = [("switchyard", ROOT)] if {"switchyard", "switchyard-chat"} & set(targets) else []
+    if baseline is not None:
+        print(f"baseline {baseline.ref} = {baseline.commit}: git worktree at {baseline.src}", flush=True)
+        sides.append((f"switchyard-baseline ({baseline.commit})", baseline.src))
+    for name, src in sides:
+        app_file = baseline_src.check_app_source(src, baseline_src.switchyard_env(src), src)
+        print(f"{name}: app imported from {app_file}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 - ``switchyard``: ``switchyard serve`` with a realistic config: three catalogue models served by the bench
   upstream as ``openai_compatible``, ``routing: auto`` (complexity routing, fallbacks, availability),
   metrics and JSON request logging on at INFO (to a file).
+- ``switchyard-chat``: the same server sent ``/v1/chat/completions`` with ``"model": "gpt-4o-mini"`` (the
+  same-protocol path, no routing), streamed and not.
+- ``switchyard-baseline`` / ``switchyard-baseline-chat`` (only with ``--baseline-ref REF``): the same server,
+  config and requests, importing the ``app`` package of a git worktree of REF (``bench/baseline.py``).
 - ``litellm``: the LiteLLM proxy from its own venv (``bench/.venv-litellm``), one model pointed at the same
   upstream; no database, no callbacks, no master key.
 """
@@ -20,10 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import procs
+from bench.baseline import Baseline, check_app_source, switchyard_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 PROMPT = "What is the capital of France? Answer in one word."
+
+# (after, before) target pairs of the --baseline-ref A/B, in report order
+BASELINE_PAIRS = (("switchyard", "switchyard-baseline"), ("switchyard-chat", "switchyard-baseline-chat"))
 
 CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
 STREAM_BODY = {**CHAT_BODY, "stream": True, "stream_options": {"include_usage": True}}
@@ -119,8 +127,9 @@ def install_litellm(log: Path) -> bool:
     return result.returncode == 0 and litellm_available()
 
 
-def build_targets(upstream_url: str, work: Path, cpus: str) -> dict[str, Target]:
-    """All targets, configured against ``upstream_url``; config files are written under ``work``."""
+def build_targets(upstream_url: str, work: Path, cpus: str, baseline: Baseline | None = None) -> dict[str, Target]:
+    """All targets, configured against ``upstream_url``; config files are written under ``work``. With a
+    ``baseline`` checkout, also ``switchyard-baseline`` and ``switchyard-baseline-chat``."""
     chat = Request("/v1/chat/completions", dumps(CHAT_BODY))
     stream = Request("/v1/chat/completions", dumps(STREAM_BODY))
 
@@ -139,11 +148,18 @@ def build_targets(upstream_url: str, work: Path, cpus: str) -> dict[str, Target]
     sy_config = work / "switchyard-bench.yaml"
     sy_config.write_text(switchyard_config(upstream_url))
 
-    def switchyard(port: int, workers: int, log_dir: Path) -> procs.Server:
-        cmd = [sys.executable, "-m", "app.cli", "serve", "--config", str(sy_config)]
-        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-        env = {"SWITCHYARD_LOG_LEVEL": "info", "PYTHONPATH": str(ROOT)}
-        return procs.start(f"switchyard-w{workers}", cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir)
+    def switchyard_starter(name: str, src: Path) -> Callable[[int, int, Path], procs.Server]:
+        """``switchyard serve`` importing ``app`` from the checkout ``src`` (checked before every start)."""
+
+        def start(port: int, workers: int, log_dir: Path) -> procs.Server:
+            cmd, env, cwd = switchyard_launch(src, sy_config, port, workers)
+            app_file = check_app_source(src, env, cwd)
+            log_name = f"{name}-w{workers}"
+            with open(log_dir / f"{log_name}.log", "a") as log:
+                log.write(f"bench: app imported from {app_file}\n")
+            return procs.start(log_name, cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir, cwd=cwd)
+
+        return start
 
     ll_config = work / "litellm-bench.yaml"
     ll_config.write_text(litellm_config(upstream_url))
@@ -162,20 +178,33 @@ def build_targets(upstream_url: str, work: Path, cpus: str) -> dict[str, Target]
         return procs.start(f"litellm-w{workers}", cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir)
 
     complete = Request("/v1/complete", dumps({"prompt": PROMPT, "routing": "auto", "max_tokens": 64}))
-    return {
+    complete_streams = [
+        Request("/v1/chat/completions", dumps({**STREAM_BODY, "model": "auto"})),
+        stream,
+        Request("/v1/complete", dumps({"prompt": PROMPT, "routing": "auto", "stream": True})),
+    ]
+    complete_note = "POST /v1/complete with routing auto"
+    chat_note = 'POST /v1/chat/completions with "model": "gpt-4o-mini" (same protocol, no routing)'
+
+    def switchyard_pair(name: str, label: str, src: Path, where: str = "") -> dict[str, Target]:
+        """The routed ``/v1/complete`` target and the explicit-model chat target of one checkout."""
+        chat_name = f"{name}-chat"
+        return {
+            name: Target(
+                name, label, complete, complete_streams, switchyard_starter(name, src), note=complete_note + where
+            ),
+            chat_name: Target(
+                chat_name, f"{label} chat", chat, [stream], switchyard_starter(chat_name, src), note=chat_note + where
+            ),
+        }
+
+    targets = {
         "upstream": Target("upstream", "upstream direct", chat, [stream], None),
         "floor": Target("floor", "floor proxy", chat, [stream], floor),
-        "switchyard": Target(
-            "switchyard",
-            "Switchyard",
-            complete,
-            [
-                Request("/v1/chat/completions", dumps({**STREAM_BODY, "model": "auto"})),
-                stream,
-                Request("/v1/complete", dumps({"prompt": PROMPT, "routing": "auto", "stream": True})),
-            ],
-            switchyard,
-            note="POST /v1/complete with routing auto",
-        ),
-        "litellm": Target("litellm", "LiteLLM", chat, [stream], litellm),
+        **switchyard_pair("switchyard", "Switchyard", ROOT),
     }
+    if baseline is not None:
+        where = f"; git worktree of {baseline.ref} ({baseline.commit})"
+        targets |= switchyard_pair("switchyard-baseline", baseline.label, baseline.src, where)
+    targets["litellm"] = Target("litellm", "LiteLLM", chat, [stream], litellm)
+    return targets

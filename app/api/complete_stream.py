@@ -23,9 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.api.errors import error_object
 from app.api.sse import EventStream, sse_event
 from app.domain import ChatRequest
-from app.errors import GatewayError
+from app.errors import GatewayError, UpstreamStreamError
 from app.gateway import Gateway
 from app.observability.context import annotate
 from app.orchestration.streaming import StreamOpener, StreamSession
@@ -64,16 +65,17 @@ async def complete_events(session: StreamSession, route: dict[str, Any]) -> Asyn
     except GatewayError as exc:
         log.warning("stream from %s broke after content was sent: %s", session.model, exc.error_type)
         annotate(error_type=exc.error_type)
-        yield _event("error", error=exc.to_body()["error"])
+        yield _event("error", error=error_object(exc))
         return
     except Exception as exc:
         log.error("stream from %s failed: %s", session.model, type(exc).__name__, exc_info=exc)
         annotate(error_type="internal_error")
-        yield _event("error", error={"type": "internal_error", "message": "internal error while streaming"})
+        yield _event("error", error=error_object(GatewayError("internal error while streaming")))
         return
     usage = session.usage
     if not session.finished or usage is None:  # defensive: chunks() raises rather than ending early
-        yield _event("error", error={"type": "upstream_stream_error", "message": "the stream ended early"})
+        early = UpstreamStreamError("the stream ended early", provider=session.provider, model=session.model)
+        yield _event("error", error=error_object(early))
         return
     cost = session.cost
     annotate(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost=cost)

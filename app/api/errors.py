@@ -1,70 +1,184 @@
-"""The one place where errors become HTTP answers: ``{"error": {"type", "message", ...}}``, never a trace."""
+"""The one place where errors become HTTP answers, in OpenAI's shape:
+``{"error": {"message", "type", "param", "code", ...details}}`` (JSON, or an SSE error event), never a trace.
+
+``type`` is Switchyard's stable error type (``invalid_request_error``, ``model_not_found``,
+``rate_limited``...), ``code`` a finer code where one is known (the validation codes OpenAI uses:
+``missing_required_parameter``, ``invalid_type``, ``invalid_value``, ``unknown_parameter``...; else the type
+again) and ``param`` the dotted field the error is about (``messages.0.content``), or null.
+Validation failures are 400 ``invalid_request_error``, as OpenAI answers them (not FastAPI's 422).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import GatewayError
+from app.errors import GatewayError, InvalidRequestError
 
 log = logging.getLogger("switchyard.errors")
 
-
-def error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None, **details: Any
-) -> JSONResponse:
-    body = {"error": {"type": error_type, "message": message, **details}}
-    return JSONResponse(body, status_code=status, headers=headers)
+# --- the error object -------------------------------------------------------------------------------------
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+def error_object(exc: GatewayError) -> dict[str, Any]:
+    """``{"message", "type", "param", "code", ...details}`` of one error."""
+    details = dict(exc.details)
+    param = details.pop("param", None)
+    code = details.pop("code", None) or exc.error_type
+    return {"message": exc.message, "type": exc.error_type, "param": param, "code": code, **details}
 
 
-def validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict[str, str]]]:
-    """Status, headline and per-field errors of a request validation failure."""
-    errors = []
-    for error in exc.errors():
+def error_body(exc: GatewayError) -> dict[str, Any]:
+    return {"error": error_object(exc)}
+
+
+def openai_error_event(exc: GatewayError) -> bytes:
+    """``data: {"error": {...}}``: how an OpenAI stream reports a failure (the openai SDKs raise it as
+    ``APIError``); a stream that ends with it never ends with ``data: [DONE]``."""
+    return b"data: " + orjson.dumps(error_body(exc)) + b"\n\n"
+
+
+def error_response(exc: GatewayError) -> JSONResponse:
+    return JSONResponse(error_body(exc), status_code=exc.status_code, headers=exc.headers or None)
+
+
+# --- validation failures -> 400 -----------------------------------------------------------------------------
+
+_PRIMITIVE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes", "any"})
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+_INSTANCE_OF = re.compile(r" or instance of \w+")
+
+
+def _is_union_tag(segment: str) -> bool:
+    """A loc segment pydantic adds for a union member (``str``, ``list[str]``, ``ToolChoiceIn``,
+    ``literal['auto','none']``, ``function-after[...]``), not a field name."""
+    if "[" in segment or segment in _PRIMITIVE_TAGS:
+        return True
+    return segment[:1].isupper() and segment.isidentifier()
+
+
+def param_of(loc: Iterable[Any]) -> str | None:
+    """``("body", "messages", 0, "content", "str")`` -> ``"messages.0.content"``; None for the whole body."""
+    parts: list[str] = []
+    for segment in loc:
+        if isinstance(segment, int):
+            parts.append(str(segment))
+        elif not parts and segment in _LOCATIONS:
+            continue
+        elif not _is_union_tag(str(segment)):
+            parts.append(str(segment))
+    return ".".join(parts) or None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_CODES = {
+    "missing": "missing_required_parameter",
+    "extra_forbidden": "unknown_parameter",
+    "string_too_long": "string_above_max_length",
+    "json_invalid": "invalid_json",
+}
+KNOWN_CODES = frozenset(
+    {"invalid_value", "invalid_type", "unsupported_value", "unsupported_parameter", *_CODES.values()}
+)
+
+
+def code_of(error: Mapping[str, Any]) -> str:
+    """OpenAI's error code for one pydantic error."""
+    kind = str(error.get("type", ""))
+    value = error.get("input")
+    if kind in KNOWN_CODES:
+        return kind
+    if kind in _CODES:
+        return _CODES[kind]
+    if kind in ("less_than", "less_than_equal", "greater_than", "greater_than_equal"):
+        limits = [v for v in (error.get("ctx") or {}).values() if isinstance(v, int | float)]
+        number = "integer" if _is_int(value) and all(_is_int(v) for v in limits) else "decimal"
+        return f"{number}_{'above_max' if kind.startswith('less') else 'below_min'}_value"
+    if kind == "too_short":
+        return "empty_array" if value in ([], {}) else "array_below_min_length"
+    if kind == "too_long":
+        return "array_above_max_length"
+    if kind == "string_too_short":
+        return "empty_string" if value == "" else "string_below_min_length"
+    if kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "union_tag_invalid"):
+        return "invalid_type"
+    return "invalid_value"
+
+
+def invalid_request(errors: Sequence[Mapping[str, Any]], prefix: tuple[Any, ...] = ()) -> InvalidRequestError:
+    """One 400 ``invalid_request_error`` for pydantic ``errors``: the headline is the most specific error
+    (the deepest field; a union's members report the same value once per member), every error is listed
+    under ``errors`` as ``{"field", "message"}``."""
+    listed: list[dict[str, str]] = []
+    best: tuple[int, str | None, str, str] | None = None
+    for error in errors:
         if error.get("type") == "json_invalid":
-            return 400, "malformed JSON body", [{"field": "body", "message": str(error.get("msg"))}]
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        errors.append({"field": _field(tuple(error.get("loc", ()))), "message": message})
-    if not errors:
-        return 422, "invalid request", []
-    first = errors[0]
-    return 422, f"{first['field']}: {first['message']}", errors
+            return InvalidRequestError(
+                f"malformed JSON body: {error.get('msg')}",
+                param=None,
+                code="invalid_json",
+                errors=[{"field": "body", "message": str(error.get("msg"))}],
+            )
+        loc = (*prefix, *error.get("loc", ()))
+        param = param_of(loc)
+        message = _INSTANCE_OF.sub("", str(error.get("msg", "invalid value")).removeprefix("Value error, "))
+        listed.append({"field": param or "body", "message": message})
+        depth = len(param.split(".")) if param else 0
+        if best is None or depth > best[0]:
+            best = (depth, param, message, code_of(error))
+    if best is None:
+        return InvalidRequestError("invalid request", code="invalid_value")
+    _, param, message, code = best
+    if code == "missing_required_parameter":
+        headline = f"Missing required parameter: '{param}'."
+    else:
+        headline = f"{param}: {message}" if param else message
+    return InvalidRequestError(headline, param=param, code=code, errors=listed)
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
 
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers or None)
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    status, message, errors = validation_errors(exc)
-    return error_response(status, "invalid_request_error", message, errors=errors)
+    return error_response(invalid_request(exc.errors()))
+
+
+class _HTTPError(GatewayError):
+    def __init__(self, status: int, error_type: str, message: str, headers: Mapping[str, str] | None) -> None:
+        super().__init__(message)
+        self.status_code, self.error_type, self._headers = status, error_type, dict(headers or {})
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._headers
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kind = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.status_code, "http_error"
-    )
-    return error_response(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+    kind = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+    return error_response(_HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None)))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error(
-        "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
-    )
-    return error_response(500, "internal_error", "internal error")
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+    return error_response(GatewayError("internal error"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

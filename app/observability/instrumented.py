@@ -18,7 +18,8 @@ from app.domain import ChatRequest, Completion, StreamChunk, Usage
 from app.errors import GatewayError
 from app.observability import metrics
 from app.observability.context import current
-from app.providers.base import ModelTarget, Provider
+from app.providers.base import Capabilities, ModelTarget, Provider
+from app.tokens import estimate_prompt_tokens
 
 
 def _error_type(exc: Exception) -> str:
@@ -41,14 +42,19 @@ class InstrumentedProvider:
         self._record(target, started, completion.usage)
         return completion
 
+    def capabilities(self, target: ModelTarget) -> Capabilities:
+        return self.inner.capabilities(target)
+
     async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
         started = time.perf_counter()
         first = True
         recorded = False
+        output_chars = 0
         chunks = self.inner.stream(request, target)
         try:
             async for chunk in chunks:
-                if first and (chunk.delta or chunk.tool_calls):
+                output_chars += len(chunk.delta) + len(chunk.reasoning)
+                if first and chunk.has_output:
                     first = False
                     ttft = time.perf_counter() - started
                     metrics.record_ttft(target.name, target.provider, ttft)
@@ -68,8 +74,10 @@ class InstrumentedProvider:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:  # close the upstream stream when our consumer stops early
                 await aclose()
-        if not recorded:  # a stream that ended without usage (providers estimate it, so rare)
-            self._record(target, started, Usage())
+            if not recorded and not first:
+                # broken or abandoned after output started: charged for what was used, estimated
+                used = Usage(estimate_prompt_tokens(request), (output_chars + 3) // 4, estimated=True)
+                self._record(target, started, used)
 
     @staticmethod
     def _record(target: ModelTarget, started: float, usage: Usage) -> None:
@@ -79,7 +87,7 @@ class InstrumentedProvider:
             time.perf_counter() - started,
             usage.input_tokens,
             usage.output_tokens,
-            target.price.cost(usage.input_tokens, usage.output_tokens),
+            target.price.usage_cost(usage),
         )
 
     async def aclose(self) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from app.domain import ChatRequest, Completion, Usage
+from app.domain import ChatRequest, Choice, Completion, Usage
 from app.errors import (
     CapacityError,
     Failure,
@@ -81,6 +82,8 @@ class ModelCaller:
 
         async def call(entry: ModelEntry) -> Completion:
             assert entry.provider is not None
+            if request.n > 1 and not entry.provider.capabilities(entry.target).native_n:
+                return await fan_out(entry, request)
             return await entry.provider.complete(request, entry.target)
 
         completion = await self.attempt(name, call, deadline, ledger, input_tokens=estimate_prompt_tokens(request))
@@ -175,6 +178,35 @@ class ModelCaller:
     @staticmethod
     def _charge(ledger: Ledger, entry: ModelEntry, tokens: int, reason: str) -> None:
         target = entry.target
-        usage = Usage(tokens, 0)
-        cost = target.price.cost(tokens, 0)
+        usage = Usage(tokens, 0, estimated=True)
+        cost = target.price.usage_cost(usage)
         ledger.charges.append(Charge(target.name, target.provider, usage, cost, reason))
+
+
+async def fan_out(entry: ModelEntry, request: ChatRequest) -> Completion:
+    """``n > 1`` for a provider without native support: ``n`` concurrent calls of one answer each, merged
+    into one completion whose choices are the answers and whose usage and cost are their sums."""
+    assert entry.provider is not None
+    single = replace(request, n=1, source=None)  # the client's body asks for n: it cannot pass through
+    tasks = [asyncio.ensure_future(entry.provider.complete(single, entry.target)) for _ in range(request.n)]
+    try:
+        answers = await asyncio.gather(*tasks)
+    except BaseException:  # one failed (or we were cancelled): the others are cancelled and awaited
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    first = answers[0]
+    usage = sum((a.usage for a in answers[1:]), first.usage)
+    costs = [a.cost for a in answers]
+    choices = tuple(
+        Choice(i, a.content, a.finish_reason, a.tool_calls, a.reasoning, a.refusal, a.logprobs)
+        for i, a in enumerate(answers[1:], start=1)
+    )
+    return replace(
+        first,
+        usage=usage,
+        cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+        latency_ms=max(a.latency_ms for a in answers),
+        more_choices=choices,
+    )

@@ -122,7 +122,7 @@ class Executor:
                 return await run_consensus(self.caller, models, request, deadline, ledger, selector)
             judge = self.judge_for(options.judge, models)
             return await run_vote(self.caller, models, request, deadline, ledger, judge, selector)
-        chain = self.chain(models)
+        chain = self.chain(models, request)
         if options.hedge is not None and len(chain) > 1:
             delay = hedge_delay(chain[0], options.hedge, self.config, self.latencies)
             completion, report = await hedged(self.caller, chain, request, deadline, ledger, delay)
@@ -130,11 +130,15 @@ class Executor:
         completion = await self.run_chain(chain, request, deadline, ledger)
         return ledger.outcome(completion, strategy="fallback")
 
-    def chain(self, models: Sequence[str]) -> tuple[str, ...]:
+    def chain(self, models: Sequence[str], request: ChatRequest | None = None, stream: bool = False) -> tuple[str, ...]:
         """The plan's models then the configured ``default_fallbacks``, skipping models that cannot be
-        used (no provider, open circuit) among the added ones."""
+        used (no provider, open circuit, a parameter of ``request`` they cannot honour) among the added ones."""
         extra = [
-            n for n in self.config.default_fallbacks if self.registry.is_available(n) and not self.breakers.is_open(n)
+            n
+            for n in self.config.default_fallbacks
+            if self.registry.is_available(n)
+            and not self.breakers.is_open(n)
+            and not (request is not None and self.registry.cannot_serve(n, request, stream=stream))
         ]
         return unique([*models, *extra])
 

@@ -17,6 +17,7 @@ from app.errors import AllModelsFailedError, Failure, GatewayError, NoModelAvail
 from app.observability.metrics import record_fallback
 from app.orchestration.attempt import ModelCaller
 from app.orchestration.deadline import Deadline
+from app.orchestration.race import race as race_first
 from app.orchestration.result import Ledger
 
 log = logging.getLogger(__name__)
@@ -87,30 +88,10 @@ async def race(
     caller: ModelCaller, models: Sequence[str], request: ChatRequest, deadline: Deadline | None, ledger: Ledger
 ) -> Completion:
     """The first successful completion; the rest are cancelled and awaited; raises if all fail."""
-    winner: Completion | None = None
-    errors: list[UpstreamError] = []
-    tasks: list[asyncio.Task[None]] = []
-
-    async def run(name: str) -> None:
-        nonlocal winner
-        try:
-            completion = await caller.complete(name, request, deadline, ledger)
-        except UpstreamError as exc:
-            errors.append(exc)
-            return
-        if winner is None:
-            winner = completion
-            me = asyncio.current_task()
-            for task in tasks:
-                if task is not me:
-                    task.cancel()
-
-    async with task_group() as group:
-        for name in models:
-            tasks.append(group.create_task(run(name), name=f"race:{name}"))
-    if winner is None:
-        raise all_failed(ledger.failures, errors, "in the race")
-    return winner
+    report = await race_first(models, lambda name: caller.complete(name, request, deadline, ledger))
+    if report.result is None:
+        raise all_failed(ledger.failures, report.errors, "in the race")
+    return report.result
 
 
 async def gather(

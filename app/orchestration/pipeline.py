@@ -156,7 +156,7 @@ async def run_pipeline(
             decision = plan(step_input(step, request))
             ledger = Ledger()
             try:
-                completion = await executor.run_chain(executor.chain(decision.models), request, deadline, ledger)
+                completion = await executor.run_chain(executor.chain(decision.models, request), request, deadline, ledger)
             finally:
                 all_calls.failures.extend(ledger.failures)
                 all_calls.retries += ledger.retries

@@ -23,13 +23,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
-from app.errors import DeadlineExceededError, Failure, NoModelAvailableError, UpstreamError, UpstreamStreamError
+from app.errors import DeadlineExceededError, Failure, UpstreamError, UpstreamStreamError
 from app.orchestration.breaker import counts_as_failure
 from app.orchestration.deadline import Deadline, request_timeout, within
 from app.orchestration.executor import Executor, unique
 from app.orchestration.parallel import all_failed, first_success
+from app.orchestration.race import race
 from app.orchestration.result import Ledger
 from app.orchestration.toolcalls import ToolCallAssembler
+from app.providers.capabilities import to_drop
 from app.providers.registry import ModelEntry
 from app.routing.base import RouteDecision
 from app.tokens import estimate_prompt_tokens
@@ -53,6 +55,9 @@ class StreamSession:
     finish_reason: str | None = None
     output_chars: int = 0
     finished: bool = False
+    deadline: Deadline | None = None  # the request's: it bounds the whole stream, not only its start
+    passthrough: bool = False  # chunks carry the upstream's own event bytes (same-protocol pass-through)
+    dropped_params: tuple[str, ...] = ()  # droppable options the model does not take (not sent)
 
     @property
     def model(self) -> str:
@@ -73,8 +78,7 @@ class StreamSession:
 
     @property
     def cost(self) -> float | None:
-        usage = self.usage or Usage()
-        return self.entry.target.price.cost(usage.input_tokens, usage.output_tokens)
+        return self.entry.target.price.usage_cost(self.usage or Usage())
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
@@ -93,7 +97,7 @@ class StreamSession:
                     return
                 yield out
                 try:
-                    chunk = await anext(iterator)
+                    chunk = await self._next(iterator)
                 except StopAsyncIteration:
                     chunk = None
             raise UpstreamStreamError(
@@ -114,8 +118,23 @@ class StreamSession:
         finally:
             await self.aclose()
 
+    async def _next(self, iterator: AsyncIterator[StreamChunk]) -> StreamChunk:
+        """The next chunk, within what is left of the request's deadline."""
+        if self.deadline is None:
+            return await anext(iterator)
+        try:
+            async with asyncio.timeout(self.deadline.remaining()):
+                return await anext(iterator)
+        except TimeoutError:
+            raise UpstreamStreamError(
+                f"the request's deadline of {self.deadline.timeout_s:g}s passed while streaming",
+                provider=self.provider,
+                model=self.model,
+                cause="deadline_exceeded",
+            ) from None
+
     def _normalize(self, chunk: StreamChunk) -> StreamChunk:
-        self.output_chars += len(chunk.delta)
+        self.output_chars += len(chunk.delta) + len(chunk.reasoning)
         if not chunk.tool_calls:
             return chunk
         deltas = tuple(d for d in (self.tools.add(raw) for raw in chunk.tool_calls) if d is not None)
@@ -185,14 +204,21 @@ class StreamOpener:
         if decision.strategy == "parallel":
             work = self._race(unique(decision.models), request, deadline, ledger)
         else:
-            work = self._chain(executor.chain(decision.models), request, deadline, ledger)
+            work = self._chain(executor.chain(decision.models, request, stream=True), request, deadline, ledger)
         try:
             started = await within(deadline, lambda: work)
         except DeadlineExceededError as exc:
             exc.details["failures"] = [f.to_dict() for f in ledger.failures]
             raise
         breaker = executor.breakers.get(started.entry.target.name)
+        provider = started.entry.provider
+        assert provider is not None
+        passthrough = bool(getattr(provider, "passes_through", lambda _r: False)(request))
+        caps = provider.capabilities(started.entry.target)
         return StreamSession(
+            deadline=deadline,
+            passthrough=passthrough,
+            dropped_params=to_drop(request, caps, passthrough=passthrough),
             entry=started.entry,
             first=started.first,
             rest=started.rest,
@@ -221,35 +247,13 @@ class StreamOpener:
     async def _race(
         self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
     ) -> _Started:
-        """Every model at once; the first to yield a chunk streams, the others are cancelled."""
-        if not models:
-            raise NoModelAvailableError("no model to call")
-        tasks = [asyncio.create_task(self._attempt(n, request, deadline, ledger), name=n) for n in models]
-        pending = set(tasks)
-        errors: list[UpstreamError] = []
-        winner: _Started | None = None
-        try:
-            while pending and winner is None:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    error = task.exception()
-                    if error is None:
-                        if winner is None:
-                            winner = task.result()
-                        else:
-                            await _aclose(task.result().rest)
-                    elif isinstance(error, UpstreamError):
-                        errors.append(error)
-                    else:
-                        raise error
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            for task in pending:  # finished just before it could be cancelled: close its stream
-                if not task.cancelled() and task.exception() is None:
-                    await _aclose(task.result().rest)
-        if winner is None:
-            raise all_failed(ledger.failures, errors, "in the race")
-        return winner
+        """Every model at once; the first to yield a chunk streams, the others are cancelled (a stream that
+        started just too late is closed)."""
+
+        async def discard(started: _Started) -> None:
+            await _aclose(started.rest)
+
+        report = await race(models, lambda n: self._attempt(n, request, deadline, ledger), discard=discard)
+        if report.result is None:
+            raise all_failed(ledger.failures, report.errors, "in the race")
+        return report.result

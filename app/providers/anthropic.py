@@ -1,214 +1,182 @@
-"""Anthropic Messages API through the official ``anthropic`` SDK."""
+"""Anthropic Messages API codec (``POST /v1/messages``), pure. The request translation is in
+``app.providers.anthropic_request``; the stream decoder and the usage / error readers in
+``app.providers.anthropic_stream``.
+
+Answers: ``text`` blocks -> content, ``tool_use`` -> tool calls (arguments = the JSON text of ``input``),
+``thinking`` / ``redacted_thinking`` -> reasoning parts signed by Anthropic, ``stop_reason`` -> the finish
+reason (``refusal`` -> ``content_filter``, the text moving to ``refusal``), usage with cache reads and
+writes counted in the input (OpenAI's convention). Anthropic has no JSON mode without a schema, nor seed,
+penalties, logprobs or logit bias: ``CAPABILITIES`` says so.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import ClassVar
 
-import anthropic
+import orjson
 
-from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, ToolSpec, Usage
-from app.errors import UpstreamStreamError
-from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
-from app.providers.errors import map_anthropic_error
-from app.providers.http import sdk_http_client
-from app.providers.openai import tool_arguments
+from app.domain import ChatRequest, Passthrough, ReasoningPart, ToolCall
+from app.errors import UpstreamError
+from app.providers.anthropic_request import to_anthropic_body
+from app.providers.anthropic_stream import (
+    KIND,
+    PROTOCOL,
+    AnthropicStreamDecoder,
+    parse_json,
+    required_text,
+    to_usage,
+    typed_error,
+    usage_fields,
+)
+from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget, normalize_finish_reason
+from app.providers.errors import from_status, malformed
 
-DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when the client sets none
+ANTHROPIC_VERSION = "2023-06-01"
+REFUSAL_NOTE = "the model declined to answer"
 
-
-def to_anthropic_tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
-    """OpenAI ``tool_choice`` in Anthropic's form."""
-    if choice is None:
-        return None
-    if isinstance(choice, str):
-        return {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}.get(
-            choice, {"type": "auto"}
-        )
-    name = (choice.get("function") or {}).get("name") or choice.get("name")
-    return {"type": "tool", "name": name} if name else {"type": "auto"}
-
-
-_TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def anthropic_tool_id(call_id: str | None) -> str:
-    """A tool call id as Anthropic accepts it (``^[a-zA-Z0-9_-]+$``): other characters become ``_``, the
-    same way for a ``tool_use`` and its ``tool_result``."""
-    return _TOOL_ID_INVALID.sub("_", call_id or "") or "toolu_unknown"
-
-
-def to_anthropic_tool(tool: ToolSpec) -> dict[str, Any]:
-    """A ``ToolSpec`` as an Anthropic client tool (``input_schema`` must be an object schema)."""
-    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object", "properties": {}}}
-    if tool.description:
-        out["description"] = tool.description
-    return out
+CAPABILITIES = Capabilities(
+    images=True,
+    image_urls=True,
+    files=True,  # PDF documents
+    json_schema=True,
+    json_object=False,  # no schema-less JSON mode (see app.providers.anthropic_request)
+    tools=True,
+    strict_tools=True,
+    parallel_tool_control=True,
+    reasoning=True,
+    logprobs=False,
+    logit_bias=False,
+    seed=False,
+    penalties=False,
+    top_k=True,
+    native_n=False,
+    droppable=frozenset({"user"}),  # user -> metadata.user_id; Anthropic's metadata holds nothing else
+)
 
 
-def _content_blocks(message: Message) -> list[dict[str, Any]]:
-    if message.role == "tool":
-        result = {"type": "tool_result", "tool_use_id": anthropic_tool_id(message.tool_call_id)}
-        return [{**result, "content": message.content}]
-    blocks: list[dict[str, Any]] = []
-    if message.content:
-        blocks.append({"type": "text", "text": message.content})
-    for call in message.tool_calls:
-        use = {"type": "tool_use", "id": anthropic_tool_id(call.id), "name": call.name}
-        blocks.append({**use, "input": tool_arguments(call.arguments)})
-    return blocks
+# --- answer ------------------------------------------------------------------------------------------
 
 
-def to_anthropic_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
-    """The ``system`` text and the alternating user/assistant messages (tool results are user turns)."""
-    system = "\n\n".join(m.content for m in messages if m.role == "system") or None
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role == "system":
-            continue
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = _content_blocks(message)
-        if not blocks:
-            blocks = [{"type": "text", "text": ""}]
-        if out and out[-1]["role"] == role:
-            # Anthropic wants alternating turns: merge neighbours, tool results first in a user turn.
-            merged = out[-1]["content"] + blocks
-            out[-1]["content"] = sorted(merged, key=lambda b: b["type"] != "tool_result")
-        else:
-            out.append({"role": role, "content": blocks})
-    return system, out
-
-
-def to_anthropic_request(request: ChatRequest, target: ModelTarget) -> dict[str, Any]:
-    """Keyword arguments for ``client.messages.create``."""
-    system, messages = to_anthropic_messages(request.messages)
-    kwargs: dict[str, Any] = {
-        "model": target.upstream_model,
-        "messages": messages,
-        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-    }
-    if system:
-        kwargs["system"] = system
-    # Recent SDK releases dropped the typed ``temperature``/``top_p`` arguments; the Messages API still
-    # takes them in the body, so they travel as ``extra_body`` whatever the SDK version.
-    sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
-    if sampling:
-        kwargs["extra_body"] = sampling
-    if request.stop:
-        kwargs["stop_sequences"] = list(request.stop)
-    if request.tools:
-        kwargs["tools"] = [to_anthropic_tool(t) for t in request.tools]
-        choice = to_anthropic_tool_choice(request.tool_choice)
-        if choice is not None:
-            kwargs["tool_choice"] = choice
-    return kwargs
-
-
-def from_anthropic_response(response: Any) -> tuple[str, Usage, str | None, tuple[ToolCall, ...]]:
-    """Content, usage, finish reason and tool calls of a ``Message``."""
+def decode_message(data: object, model: str, headers: Mapping[str, str] | None = None) -> Decoded:
+    """A Messages answer (its parsed JSON) in canonical form; ``UpstreamError`` when it is an error body,
+    malformed, or empty without a stop reason."""
+    if not isinstance(data, dict):
+        raise malformed(KIND, model, "the answer is not a JSON object")
+    if data.get("type") == "error" or ("error" in data and "content" not in data):
+        raise typed_error(data.get("error"), model, headers=headers)
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise malformed(KIND, model, "the message has no content list")
+    stop_reason = data.get("stop_reason")
+    if stop_reason is not None and not isinstance(stop_reason, str):
+        raise malformed(KIND, model, "stop_reason is not a string")
+    if not content and stop_reason is None:
+        raise malformed(KIND, model, "an empty message without a stop reason")
     texts: list[str] = []
     calls: list[ToolCall] = []
-    for block in response.content or ():
-        if block.type == "text":
-            texts.append(block.text)
-        elif block.type == "tool_use":
-            calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input or {})))
-    usage = Usage(response.usage.input_tokens or 0, response.usage.output_tokens or 0)
-    return "".join(texts), usage, normalize_finish_reason(response.stop_reason), tuple(calls)
-
-
-class AnthropicProvider:
-    """``Provider`` over ``anthropic.AsyncAnthropic``."""
-
-    kind = "anthropic"
-
-    def __init__(self, client: anthropic.AsyncAnthropic, secrets: tuple[str, ...] = ()) -> None:
-        self._client = client
-        self._secrets = secrets
-
-    @classmethod
-    def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> AnthropicProvider:
-        client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=api_base,
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=sdk_http_client(anthropic, timeout_s),
-        )
-        return cls(client, secrets=(api_key,) if api_key else ())
-
-    def _error(self, exc: BaseException, target: ModelTarget) -> Exception:
-        return map_anthropic_error(exc, provider=self.kind, model=target.name, secrets=self._secrets)
-
-    async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
-        started = time.perf_counter()
-        try:
-            response = await self._client.messages.create(
-                **to_anthropic_request(request, target), timeout=target.timeout_s
+    reasoning: list[ReasoningPart] = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if not isinstance(kind, str):
+            raise malformed(KIND, model, "a content block has no type")
+        if kind == "text":
+            texts.append(required_text(block.get("text"), model, "text"))
+        elif kind == "tool_use":
+            arguments = block.get("input") if block.get("input") is not None else {}
+            if not isinstance(arguments, dict):
+                raise malformed(KIND, model, "tool_use.input is not an object")
+            call_id, name = (
+                required_text(block.get("id"), model, "tool_use.id"),
+                required_text(block.get("name"), model, "name"),
             )
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc, target) from exc
-        content, usage, finish, calls = from_anthropic_response(response)
-        return build_completion(
-            target,
-            content=content,
-            usage=usage,
-            started=started,
-            finish_reason=finish,
-            tool_calls=calls,
-            upstream_model=getattr(response, "model", None),
-        )
+            calls.append(ToolCall(id=call_id, name=name, arguments=orjson.dumps(arguments).decode()))
+        elif kind == "thinking":
+            text = required_text(block.get("thinking"), model, "thinking")
+            signature = block.get("signature")
+            reasoning.append(ReasoningPart(text, signature if isinstance(signature, str) else None, provider=KIND))
+        elif kind == "redacted_thinking":
+            secret = required_text(block.get("data"), model, "redacted_thinking.data")
+            reasoning.append(ReasoningPart(signature=secret, redacted=True, provider=KIND))
+        # server tool blocks (web search results, ...) have no canonical form: skipped
+    text = "".join(texts)
+    refusal = None
+    if stop_reason == "refusal":
+        text, refusal = "", text or REFUSAL_NOTE
+    upstream_model = data.get("model")
+    return Decoded(
+        content=text,
+        finish_reason=normalize_finish_reason(stop_reason),
+        usage=to_usage(usage_fields(data.get("usage"), model)),
+        tool_calls=tuple(calls),
+        reasoning=tuple(reasoning),
+        refusal=refusal,
+        upstream_model=upstream_model if isinstance(upstream_model, str) else None,
+    )
 
-    async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
-        try:
-            upstream = await self._client.messages.create(
-                **to_anthropic_request(request, target), stream=True, timeout=target.timeout_s
-            )
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc, target) from exc
-        input_tokens = output_tokens = 0
-        finish: str | None = None
-        finished = False
-        tool_index: dict[int, int] = {}  # content block index -> tool call index
-        try:
-            async for event in upstream:
-                kind = event.type
-                if kind == "message_start":
-                    input_tokens = event.message.usage.input_tokens or 0
-                    output_tokens = event.message.usage.output_tokens or 0
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    position = tool_index.setdefault(event.index, len(tool_index))
-                    block = event.content_block
-                    yield StreamChunk(tool_calls=(ToolCallDelta(position, id=block.id, name=block.name),))
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
-                        yield StreamChunk(delta=delta.text)
-                    elif delta.type == "input_json_delta" and event.index in tool_index:
-                        fragment = ToolCallDelta(tool_index[event.index], arguments=delta.partial_json or "")
-                        yield StreamChunk(tool_calls=(fragment,))
-                elif kind == "message_delta":
-                    finish = normalize_finish_reason(event.delta.stop_reason) or finish
-                    if event.usage is not None and event.usage.output_tokens is not None:
-                        output_tokens = event.usage.output_tokens
-                    if getattr(event.usage, "input_tokens", None):
-                        input_tokens = event.usage.input_tokens
-                elif kind == "message_stop":
-                    finished = True
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc, target) from exc
-        except Exception as exc:  # transport errors surface raw from the SSE iterator
-            raise self._error(exc, target) from exc
-        finally:
-            await upstream.close()
-        if not finished:
-            raise UpstreamStreamError(
-                "the upstream stream ended before message_stop", provider=self.kind, model=target.name
-            )
-        yield StreamChunk(finish_reason=finish or "stop", usage=Usage(input_tokens, output_tokens))
 
-    async def aclose(self) -> None:
-        await self._client.close()
+# --- the codec ---------------------------------------------------------------------------------------
+
+
+def _is_passthrough(request: ChatRequest) -> bool:
+    return request.source is not None and request.source.protocol == PROTOCOL
+
+
+class AnthropicCodec:
+    """The Anthropic Messages API (``x-api-key``, ``anthropic-version``)."""
+
+    kind: ClassVar[str] = KIND
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    protocol: ClassVar[str | None] = PROTOCOL
+    path: ClassVar[str] = "/v1/messages"
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def capabilities(self, target: ModelTarget) -> Capabilities:
+        return CAPABILITIES
+
+    def encode(self, request: ChatRequest, target: ModelTarget, *, stream: bool) -> HttpCall:
+        """The Messages call. A pass-through request (the client spoke the Messages API) goes as the client
+        sent it, with only ``model`` (and ``stream``, which the gateway decides) replaced, and the
+        client's protocol headers (``anthropic-beta``)."""
+        source = request.source
+        if source is not None and source.protocol == PROTOCOL:
+            body = {**source.body, "model": target.upstream_model}
+            if stream:
+                body["stream"] = True
+            else:
+                body.pop("stream", None)
+            return HttpCall(self.path, orjson.dumps(body), stream=stream, headers=dict(source.headers))
+        return HttpCall(self.path, orjson.dumps(to_anthropic_body(request, target, stream=stream)), stream=stream)
+
+    def decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget) -> Decoded:
+        data = parse_json(answer.body, target.name, "the answer")
+        decoded = decode_message(data, target.name, answer.headers)
+        if not _is_passthrough(request):
+            return decoded
+        passthrough = Passthrough(PROTOCOL, answer.body, answer.content_type or "application/json")
+        return replace(decoded, passthrough=passthrough)
+
+    def stream_decoder(self, request: ChatRequest, target: ModelTarget) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(request, target, passthrough=_is_passthrough(request))
+
+    def error(self, answer: HttpAnswer, target: ModelTarget) -> UpstreamError:
+        """Typed by the HTTP status, refined by Anthropic's error type; a body that is not Anthropic's
+        error JSON (an HTML page from a proxy) still gets its status's type, with a generic message."""
+        try:
+            body = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            return typed_error(error, target.name, status=answer.status, headers=answer.headers)
+        message = f"HTTP {answer.status} without an error body"
+        return from_status(answer.status, message, provider=KIND, model=target.name, headers=answer.headers)
+
+
+CODEC = AnthropicCodec()

@@ -1,86 +1,153 @@
-"""Google Gemini through the official ``google-genai`` SDK (``generateContent``/``streamGenerateContent``)."""
+"""Google Gemini over its REST API (``generateContent`` / ``streamGenerateContent?alt=sse``), as a pure codec.
+
+Request: system messages become ``systemInstruction``; the other turns become alternating ``contents``
+(roles ``user`` and ``model``; tool results are ``functionResponse`` parts of a user turn, named after
+the call they answer). Images and PDFs travel as ``inlineData``; an ``https`` image must arrive already
+inlined (``image_urls`` is False: the gateway fetches it with its SSRF guard first), a file URL becomes
+``fileData`` (Gemini fetches it itself). Tools are ``functionDeclarations`` with ``parametersJsonSchema``:
+Gemini validates calls against that schema, so ``strict`` needs no flag of its own. Gemini has no control
+over parallel calls (``parallel_tool_control`` False) and no logit bias.
+
+Reasoning: an effort becomes ``thinkingConfig.thinkingBudget`` (``THINKING_BUDGETS``; an explicit
+``budget_tokens`` wins) with ``includeThoughts`` so thought summaries come back as reasoning. Gemini's
+thinking models sign their function calls (``thoughtSignature``) and require the signature back with the
+call in the next turn: OpenAI-style clients only echo call ids, so the signature travels inside the id
+(``encode_call_id``). That is all the state a Gemini turn needs back: reasoning parts of an assistant
+turn (Gemini's own thought summaries included) are not sent upstream, and signatures on non-call parts
+(which Gemini documents as optional to return) are not kept.
+
+Answer: ``candidates[i].content.parts`` (``thought: true`` parts are reasoning), ``finishReason``,
+``logprobsResult`` (kept as Gemini sends it) and ``usageMetadata`` (``thoughtsTokenCount`` is added to
+``candidatesTokenCount``: reasoning tokens are part of the output). Errors: ``{"error": {code, message,
+status, details}}``; a bad key answers 400 with an ``ErrorInfo`` reason, which is an auth failure here.
+Answers and errors are read in ``google_decode``, streams in ``google_stream``.
+"""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
 
-from google import genai
-from google.genai import types
+import orjson
 
-from app.domain import ChatRequest, Completion, Message, StreamChunk, ToolCall, ToolCallDelta, Usage
-from app.errors import UpstreamStreamError
-from app.providers.base import ModelTarget, build_completion, normalize_finish_reason
-from app.providers.errors import map_google_error
-from app.providers.openai import tool_arguments
+from app.domain import ChatRequest, FilePart, ImagePart, Message, TextPart
+from app.errors import InvalidRequestError, UpstreamError
+from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget, StreamDecoder
+from app.providers.codec_util import tool_arguments
+from app.providers.google_decode import (
+    KIND,
+    SIGNATURE_MARK,
+    decode_call_id,
+    decode_payload,
+    encode_call_id,
+    error_from_answer,
+    load_object,
+)
+from app.providers.google_stream import GeminiStreamDecoder
 
-# The SDK retries dropped connections on its own when aiohttp is installed; retries belong to orchestration.
-NO_RETRIES: dict[str, Any] = {"attempts": 1}
+__all__ = ["CODEC", "SIGNATURE_MARK", "THINKING_BUDGETS", "GoogleCodec", "decode_call_id", "encode_call_id"]
+
+API_VERSION = "v1beta"
+SSE_QUERY: Mapping[str, str] = {"alt": "sse"}
+PDF = "application/pdf"
+
+# reasoning effort -> Gemini thinking budget (tokens); an explicit budget_tokens wins
+THINKING_BUDGETS: dict[str, int] = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+}
+
+CAPABILITIES = Capabilities(
+    images=True,
+    image_urls=False,
+    files=True,
+    json_schema=True,
+    json_object=True,
+    tools=True,
+    strict_tools=True,  # parametersJsonSchema is enforced by Gemini itself
+    parallel_tool_control=False,
+    reasoning=True,
+    logprobs=True,
+    logit_bias=False,
+    seed=True,
+    penalties=True,
+    top_k=True,
+    native_n=True,
+    droppable=frozenset(),
+)
 
 
-def _tool_names_by_id(messages: tuple[Message, ...]) -> dict[str, str]:
-    return {call.id: call.name for m in messages for call in m.tool_calls}
+# --- request -----------------------------------------------------------------------------------------
 
 
-SIGNATURE_MARK = "__ts_"  # separates a call id from the Gemini thought signature carried inside it
-
-
-def encode_call_id(call_id: str | None, signature: bytes | None) -> str:
-    """The id clients see for a Gemini function call. Gemini's thinking models require a call's
-    ``thought_signature`` back with the call in the next turn; OpenAI-style clients only echo the id, so
-    the signature travels inside it (URL-safe base64, valid in OpenAI and Anthropic ids alike)."""
-    base = call_id or f"call_{uuid.uuid4().hex[:24]}"
-    if not signature:
-        return base
-    return f"{base}{SIGNATURE_MARK}{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
-
-
-def decode_call_id(call_id: str) -> bytes | None:
-    """The thought signature carried in a call id made by ``encode_call_id`` (None if there is none)."""
-    _, mark, encoded = call_id.partition(SIGNATURE_MARK)
-    if not mark or not encoded:
-        return None
-    try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except (ValueError, binascii.Error):
-        return None
-
-
-def to_function_response(content: str) -> dict[str, Any]:
+def to_function_response(content: str, is_error: bool = False) -> dict[str, Any]:
     """A tool result as Gemini's ``response`` object: a JSON object result as is, anything else under the
-    documented ``output`` key."""
+    documented ``output`` key (``error`` for a failed call)."""
     try:
         value = json.loads(content)
     except (json.JSONDecodeError, ValueError):
-        return {"output": content}
+        value = content
+    if is_error:
+        return {"error": value}
     return value if isinstance(value, dict) else {"output": value}
 
 
-def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
-    """The ``system_instruction`` text and the ``contents`` list (roles ``user`` and ``model``)."""
-    system = "\n\n".join(m.content for m in messages if m.role == "system") or None
-    names = _tool_names_by_id(messages)
+def _media_part(part: ImagePart | FilePart, where: str) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        if part.data is None:
+            raise InvalidRequestError(
+                f"{where}: Gemini cannot fetch image URLs; the image must be inlined (base64) first", param=where
+            )
+        if not part.media_type:
+            raise InvalidRequestError(f"{where}: an inline image needs its media type", param=where)
+        return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
+    if part.data is not None:
+        return {"inlineData": {"mimeType": part.media_type or PDF, "data": part.data}}
+    if part.url:
+        return {"fileData": {"mimeType": part.media_type or PDF, "fileUri": part.url}}
+    raise InvalidRequestError(f"{where}: Gemini takes files inline or by URL, not by file id", param=where)
+
+
+def _content_parts(message: Message, index: int) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(message.content_parts):
+        if isinstance(part, TextPart):
+            if part.text:
+                parts.append({"text": part.text})
+        else:
+            parts.append(_media_part(part, f"messages[{index}].content[{j}]"))
+    return parts
+
+
+def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The ``systemInstruction`` content and the ``contents`` list (roles ``user`` and ``model``,
+    consecutive turns of one role merged)."""
+    system_text = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    system = {"parts": [{"text": system_text}]} if system_text else None
+    names = {call.id: call.name for m in messages for call in m.tool_calls}
     contents: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
         if message.role == "system":
             continue
-        parts: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]]
         if message.role == "tool":
             name = message.name or names.get(message.tool_call_id or "", "tool")
-            parts.append({"function_response": {"name": name, "response": to_function_response(message.content)}})
+            response = to_function_response(message.content, message.is_error)
+            parts = [{"functionResponse": {"name": name, "response": response}}]
         else:
-            if message.content:
-                parts.append({"text": message.content})
+            parts = _content_parts(message, index)
             for call in message.tool_calls:
-                part: dict[str, Any] = {"function_call": {"name": call.name, "args": tool_arguments(call.arguments)}}
+                part: dict[str, Any] = {"functionCall": {"name": call.name, "args": tool_arguments(call.arguments)}}
                 signature = decode_call_id(call.id)
                 if signature is not None:
-                    part["thought_signature"] = signature
+                    part["thoughtSignature"] = base64.b64encode(signature).decode()
                 parts.append(part)
         role = "model" if message.role == "assistant" else "user"
         if contents and contents[-1]["role"] == role:
@@ -91,152 +158,134 @@ def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[
 
 
 def to_gemini_tool_config(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """``tool_choice`` as ``toolConfig``: auto/none/required -> AUTO/NONE/ANY, a named function -> ANY
+    restricted to it."""
     if choice is None:
         return None
     if isinstance(choice, str):
-        mode = {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(choice, "AUTO")
-        return {"function_calling_config": {"mode": mode}}
-    name = (choice.get("function") or {}).get("name")
-    return {"function_calling_config": {"mode": "ANY", "allowed_function_names": [name] if name else None}}
+        mode = {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(choice)
+        if mode is None:
+            raise InvalidRequestError(f"tool_choice {choice!r} is not one Gemini can express", param="tool_choice")
+        return {"functionCallingConfig": {"mode": mode}}
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else choice.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError("tool_choice names no function", param="tool_choice")
+    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
-def to_gemini_request(request: ChatRequest, target: ModelTarget) -> dict[str, Any]:
-    """Keyword arguments for ``client.aio.models.generate_content``."""
-    system, contents = to_gemini_contents(request.messages)
-    config: dict[str, Any] = {"http_options": {"timeout": int(target.timeout_s * 1000), "retry_options": NO_RETRIES}}
-    if system:
-        config["system_instruction"] = system
-    if request.max_tokens is not None:
-        config["max_output_tokens"] = request.max_tokens
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["top_p"] = request.top_p
+def thinking_config(request: ChatRequest) -> dict[str, Any] | None:
+    """``thinkingConfig`` for the request's reasoning (None when it asked for none)."""
+    reasoning = request.reasoning
+    if reasoning is None:
+        return None
+    budget = reasoning.budget_tokens
+    if budget is None and reasoning.effort is not None:
+        budget = THINKING_BUDGETS[reasoning.effort]
+    config: dict[str, Any] = {}
+    if budget is not None:
+        config["thinkingBudget"] = budget
+    if budget != 0:
+        config["includeThoughts"] = True
+    return config
+
+
+def generation_config(request: ChatRequest) -> dict[str, Any]:
+    """``generationConfig``: sampling, output format and thinking."""
+    config: dict[str, Any] = {}
+    optional = (
+        ("maxOutputTokens", request.max_tokens),
+        ("temperature", request.temperature),
+        ("topP", request.top_p),
+        ("topK", request.top_k),
+        ("seed", request.seed),
+        ("presencePenalty", request.presence_penalty),
+        ("frequencyPenalty", request.frequency_penalty),
+    )
+    config.update((key, value) for key, value in optional if value is not None)
     if request.stop:
-        config["stop_sequences"] = list(request.stop)
+        config["stopSequences"] = list(request.stop)
+    if request.n > 1:
+        config["candidateCount"] = request.n
+    if request.logprobs:
+        config["responseLogprobs"] = True
+        if request.top_logprobs is not None:
+            config["logprobs"] = request.top_logprobs
+    response_format = request.response_format
+    if response_format is not None and response_format.type != "text":
+        config["responseMimeType"] = "application/json"
+        if response_format.type == "json_schema" and response_format.schema is not None:
+            config["responseJsonSchema"] = response_format.schema
+    thinking = thinking_config(request)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
+    return config
+
+
+def to_gemini_body(request: ChatRequest) -> dict[str, Any]:
+    """The ``GenerateContentRequest`` JSON body (camelCase, as the REST API documents it)."""
+    if request.logit_bias:
+        raise InvalidRequestError("Gemini does not support logit_bias", param="logit_bias")
+    system, contents = to_gemini_contents(request.messages)
+    body: dict[str, Any] = {"contents": contents}
+    if system is not None:
+        body["systemInstruction"] = system
     if request.tools:
-        declarations = [
-            {"name": t.name, "description": t.description, "parameters_json_schema": t.parameters or None}
-            for t in request.tools
-        ]
-        config["tools"] = [{"function_declarations": declarations}]
-        config["automatic_function_calling"] = {"disable": True}
+        declarations = []
+        for tool in request.tools:
+            declaration: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                declaration["description"] = tool.description
+            if tool.parameters:
+                declaration["parametersJsonSchema"] = tool.parameters
+            declarations.append(declaration)
+        body["tools"] = [{"functionDeclarations": declarations}]
         tool_config = to_gemini_tool_config(request.tool_choice)
         if tool_config is not None:
-            config["tool_config"] = tool_config
-    return {
-        "model": target.upstream_model,
-        "contents": contents,
-        "config": types.GenerateContentConfig(**config),
-    }
+            body["toolConfig"] = tool_config
+    config = generation_config(request)
+    if config:
+        body["generationConfig"] = config
+    return body
 
 
-def _usage(metadata: Any) -> Usage | None:
-    if metadata is None:
-        return None
-    return Usage(metadata.prompt_token_count or 0, metadata.candidates_token_count or 0)
+def model_path(upstream_model: str, method: str) -> str:
+    """``/v1beta/models/{model}:{method}`` (a ``models/`` prefix in the catalogue id is accepted)."""
+    model = upstream_model.removeprefix("models/")
+    return f"/{API_VERSION}/models/{quote(model, safe='-._~')}:{method}"
 
 
-def _parts(response: Any) -> list[Any]:
-    candidates = response.candidates or []
-    if not candidates or candidates[0].content is None:
-        return []
-    return list(candidates[0].content.parts or [])
+# --- the codec ---------------------------------------------------------------------------------------
 
 
-def _finish(response: Any) -> str | None:
-    candidates = response.candidates or []
-    return normalize_finish_reason(candidates[0].finish_reason) if candidates else None
+class GoogleCodec:
+    """The Gemini API (generativelanguage ``v1beta``) over REST."""
+
+    kind: ClassVar[str] = KIND
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
+    protocol: ClassVar[str | None] = None
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key} if api_key else {}
+
+    def capabilities(self, target: ModelTarget) -> Capabilities:
+        return CAPABILITIES
+
+    def encode(self, request: ChatRequest, target: ModelTarget, *, stream: bool) -> HttpCall:
+        body = orjson.dumps(to_gemini_body(request))
+        if stream:
+            path = model_path(target.upstream_model, "streamGenerateContent")
+            return HttpCall(path=path, body=body, stream=True, query=dict(SSE_QUERY))
+        return HttpCall(path=model_path(target.upstream_model, "generateContent"), body=body)
+
+    def decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget) -> Decoded:
+        return decode_payload(load_object(answer.body, target.name, "the answer"), target.name)
+
+    def stream_decoder(self, request: ChatRequest, target: ModelTarget) -> StreamDecoder:
+        return GeminiStreamDecoder(target.name, choices=max(1, request.n))
+
+    def error(self, answer: HttpAnswer, target: ModelTarget) -> UpstreamError:
+        return error_from_answer(answer, target.name)
 
 
-def from_gemini_response(
-    response: Any, call_offset: int = 0
-) -> tuple[str, Usage | None, str | None, tuple[ToolCall, ...]]:
-    """Content, usage, finish reason and tool calls of a ``GenerateContentResponse``."""
-    texts: list[str] = []
-    calls: list[ToolCall] = []
-    for part in _parts(response):
-        if part.text and not part.thought:
-            texts.append(part.text)
-        if part.function_call is not None:
-            call = part.function_call
-            call_id = encode_call_id(call.id, part.thought_signature)
-            calls.append(ToolCall(id=call_id, name=call.name or "", arguments=json.dumps(call.args or {})))
-    finish = _finish(response)
-    if calls and finish == "stop":
-        finish = "tool_calls"
-    return "".join(texts), _usage(response.usage_metadata), finish, tuple(calls)
-
-
-class GoogleProvider:
-    """``Provider`` over ``google.genai.Client`` (its async surface, ``client.aio``)."""
-
-    kind = "google"
-
-    def __init__(self, client: genai.Client, secrets: tuple[str, ...] = ()) -> None:
-        self._client = client
-        self._secrets = secrets
-
-    @classmethod
-    def create(cls, *, api_key: str | None, api_base: str | None, timeout_s: float) -> GoogleProvider:
-        options: dict[str, Any] = {"timeout": int(timeout_s * 1000), "retry_options": NO_RETRIES}
-        if api_base:
-            options["base_url"] = api_base
-        client = genai.Client(api_key=api_key, http_options=types.HttpOptions(**options))
-        return cls(client, secrets=(api_key,) if api_key else ())
-
-    def _error(self, exc: BaseException, target: ModelTarget) -> Exception:
-        return map_google_error(exc, provider=self.kind, model=target.name, secrets=self._secrets)
-
-    async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
-        started = time.perf_counter()
-        try:
-            response = await self._client.aio.models.generate_content(**to_gemini_request(request, target))
-        except Exception as exc:  # SDK APIError, or the transport's (aiohttp or httpx) own classes
-            raise self._error(exc, target) from exc
-        content, usage, finish, calls = from_gemini_response(response)
-        return build_completion(
-            target,
-            content=content,
-            usage=usage or Usage(),
-            started=started,
-            finish_reason=finish,
-            tool_calls=calls,
-            upstream_model=getattr(response, "model_version", None),
-        )
-
-    async def stream(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[StreamChunk]:
-        usage: Usage | None = None
-        finish: str | None = None
-        calls_seen = 0
-        upstream: Any = None
-        try:
-            upstream = await self._client.aio.models.generate_content_stream(
-                **to_gemini_request(request, target)
-            )
-            async for response in upstream:
-                text, chunk_usage, chunk_finish, calls = from_gemini_response(response, calls_seen)
-                usage = chunk_usage or usage
-                finish = chunk_finish or finish
-                deltas = tuple(
-                    ToolCallDelta(calls_seen + i, id=c.id, name=c.name, arguments=c.arguments)
-                    for i, c in enumerate(calls)
-                )
-                calls_seen += len(calls)
-                if text or deltas:
-                    yield StreamChunk(delta=text, tool_calls=deltas)
-        except Exception as exc:  # SDK APIError or the transport's own classes
-            raise self._error(exc, target) from exc
-        finally:
-            if upstream is not None:
-                await upstream.aclose()
-        if finish is None:
-            raise UpstreamStreamError(
-                "the upstream stream ended before a finish reason", provider=self.kind, model=target.name
-            )
-        if calls_seen and finish == "stop":
-            finish = "tool_calls"
-        yield StreamChunk(finish_reason=finish, usage=usage or Usage())
-
-    async def aclose(self) -> None:
-        await self._client.aio.aclose()
+CODEC = GoogleCodec()

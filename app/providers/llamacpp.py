@@ -24,7 +24,7 @@ import llama_cpp  # noqa: F401  (ImportError here marks the model unavailable: t
 
 from app.domain import ChatRequest, Completion, StreamChunk, Usage
 from app.errors import UpstreamBadRequestError, UpstreamTimeoutError
-from app.providers.base import ModelTarget, build_completion
+from app.providers.base import Capabilities, ModelTarget
 from app.providers.llamacpp_worker import KIND, Event, Job, Worker, WorkerStats, default_threads
 from app.providers.local_model import resolve_model_path
 from app.settings.catalogue import ModelConfig
@@ -59,7 +59,37 @@ def to_llama_request(request: ChatRequest, system_prompt: str | None = None) -> 
         kwargs["top_p"] = request.top_p
     if request.stop:
         kwargs["stop"] = list(request.stop)
+    for name in ("seed", "presence_penalty", "frequency_penalty", "top_k"):
+        value = getattr(request, name)
+        if value is not None:
+            kwargs[name] = value
+    if request.logit_bias:
+        kwargs["logit_bias"] = {int(token): bias for token, bias in request.logit_bias.items()}
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        # llama.cpp constrains decoding with a grammar built from the schema (any object for json_object)
+        kwargs["response_format"] = {"type": "json_object", **({"schema": fmt.schema} if fmt.schema else {})}
     return kwargs
+
+
+# What the in-process model can honour: text in, grammar-constrained JSON out, llama.cpp's samplers.
+LOCAL_CAPABILITIES = Capabilities(
+    images=False,
+    image_urls=False,
+    files=False,
+    json_schema=True,
+    json_object=True,
+    tools=False,
+    strict_tools=False,
+    parallel_tool_control=False,
+    reasoning=False,
+    logprobs=False,
+    logit_bias=True,
+    seed=True,
+    penalties=True,
+    top_k=True,
+    native_n=False,
+)
 
 
 class LlamaCppProvider:
@@ -86,6 +116,9 @@ class LlamaCppProvider:
     @property
     def model_file(self) -> Path:
         return self._worker.path
+
+    def capabilities(self, target: ModelTarget) -> Capabilities:
+        return LOCAL_CAPABILITIES
 
     def stats(self) -> WorkerStats:
         return self._worker.stats()
@@ -140,11 +173,13 @@ class LlamaCppProvider:
             ) from None
         finally:
             await events.aclose()
-        return build_completion(
-            target,
+        return Completion(
             content="".join(parts),
+            model=target.name,
+            provider=target.provider,
             usage=usage,
-            started=started,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            cost=target.price.usage_cost(usage),
             finish_reason=finish,
             upstream_model=target.config.model or self.model_file.stem,
         )

@@ -7,16 +7,22 @@ unavailable model stays in the catalogue with the reason, never a crash.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
+from app.domain import ChatRequest
 from app.errors import ModelNotFoundError
 from app.observability.instrumented import instrument
 from app.observability.logging import register_secret
 from app.pricing import resolve_price
-from app.providers.base import ModelTarget, Provider
+from app.providers.base import Codec, ModelTarget, Provider
+from app.providers.capabilities import unsupported
+from app.providers.provider import CodecProvider
+from app.providers.transport import Transport
 from app.settings.catalogue import GatewayConfig, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -53,19 +59,22 @@ def missing_key_env(config: ModelConfig, env: Mapping[str, str]) -> str | None:
 ProviderFactory = Callable[[ModelConfig, str | None], Provider]
 
 
-def _cloud_factory(kind: str) -> ProviderFactory:
-    def build(config: ModelConfig, api_key: str | None) -> Provider:
-        if kind == "openai":
-            from app.providers.openai import OpenAIProvider as cls
-        elif kind == "anthropic":
-            from app.providers.anthropic import AnthropicProvider as cls  # type: ignore[assignment]
-        elif kind == "google":
-            from app.providers.google import GoogleProvider as cls  # type: ignore[assignment]
-        else:
-            from app.providers.openai_compatible import OpenAICompatibleProvider as cls  # type: ignore[assignment]
-        return cls.create(api_key=api_key, api_base=config.api_base, timeout_s=config.timeout_s)
+def codec_for(kind: str) -> Codec:
+    """The codec of provider ``kind``: the ``CODEC`` of module ``app.providers.<kind>``."""
+    module = importlib.import_module(f"app.providers.{kind}")
+    codec = getattr(module, "CODEC", None)
+    if codec is None:
+        raise ValueError(f"app.providers.{kind} has no CODEC")
+    return cast(Codec, codec)
 
-    return build
+
+def _http_factory(config: ModelConfig, api_key: str | None) -> Provider:
+    codec = codec_for(config.provider)
+    base_url = config.api_base or codec.default_base_url
+    if not base_url:
+        raise ValueError(f"provider {config.provider} needs api_base")
+    transport = Transport(base_url, codec.auth_headers(api_key))
+    return CodecProvider(codec, transport)
 
 
 def _local_factory(config: ModelConfig, api_key: str | None) -> Provider:
@@ -74,13 +83,9 @@ def _local_factory(config: ModelConfig, api_key: str | None) -> Provider:
     return LlamaCppProvider.create(config)
 
 
-FACTORIES: dict[str, ProviderFactory] = {
-    "openai": _cloud_factory("openai"),
-    "anthropic": _cloud_factory("anthropic"),
-    "google": _cloud_factory("google"),
-    "openai_compatible": _cloud_factory("openai_compatible"),
-    "llamacpp": _local_factory,
-}
+def factory_for(kind: str) -> ProviderFactory:
+    """How a provider of ``kind`` is built: the in-process model, or a codec over the shared transport."""
+    return _local_factory if kind == "llamacpp" else _http_factory
 
 
 def _endpoint_key(config: ModelConfig, api_key: str | None) -> tuple[str, ...]:
@@ -105,7 +110,7 @@ class ProviderRegistry:
     ) -> ProviderRegistry:
         """Create one provider per endpoint; models sharing an endpoint share its pooled client."""
         env = os.environ if env is None else env
-        factories = FACTORIES if factories is None else factories
+        factories = factories or {}
         by_endpoint: dict[tuple[str, ...], Provider] = {}
         entries: dict[str, ModelEntry] = {}
         for name, model in config.models.items():
@@ -127,7 +132,7 @@ class ProviderRegistry:
             provider = by_endpoint.get(endpoint)
             if provider is None:
                 try:
-                    provider = instrument(factories[model.provider](model, api_key))
+                    provider = instrument(factories.get(model.provider, factory_for(model.provider))(model, api_key))
                 except ImportError as exc:
                     reason = f"provider {model.provider} needs an optional dependency ({exc.name or exc})"
                     entries[name] = ModelEntry(target, None, reason)
@@ -157,6 +162,14 @@ class ProviderRegistry:
 
     def available_names(self) -> list[str]:
         return [name for name, entry in self._entries.items() if entry.available]
+
+    def cannot_serve(self, name: str, request: ChatRequest, *, stream: bool = False) -> tuple[str, ...]:
+        """The parameters of ``request`` that model ``name`` cannot honour (nothing for an unusable model:
+        its unavailability is reported instead)."""
+        entry = self.entry(name)
+        if entry.provider is None:
+            return ()
+        return unsupported(request, entry.provider.capabilities(entry.target), stream=stream)
 
     def is_available(self, name: str) -> bool:
         entry = self._entries.get(name)

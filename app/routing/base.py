@@ -21,6 +21,7 @@ class RouteInput:
     task_type: str | None = None
     models: tuple[str, ...] = ()
     max_cost: float | None = None  # USD budget for the cost router
+    stream: bool = False  # the answer is streamed (some features need native support then)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ An invalid file raises ``ConfigError`` naming the file, the key (dotted path) an
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.errors import ConfigError
 from app.settings.orchestration import OrchestrationConfig, PipelineConfig, check_references
@@ -19,7 +22,22 @@ from app.settings.routing import (  # noqa: F401  (ComplexityTargets re-exported
     check_routing_references,
 )
 
-ProviderKind = Literal["openai", "anthropic", "google", "openai_compatible", "llamacpp"]
+BUILT_IN_PROVIDERS = ("openai", "anthropic", "google", "openai_compatible", "llamacpp")
+_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _check_provider(kind: str) -> str:
+    """A built-in provider, or one added as a codec module ``app/providers/<kind>.py`` with a ``CODEC``."""
+    if kind in BUILT_IN_PROVIDERS:
+        return kind
+    if _PROVIDER_NAME.match(kind) and importlib.util.find_spec(f"app.providers.{kind}") is not None:
+        module = importlib.import_module(f"app.providers.{kind}")
+        if getattr(module, "CODEC", None) is not None:
+            return kind
+    raise ValueError(f"unknown provider {kind!r}; built in: {', '.join(BUILT_IN_PROVIDERS)}")
+
+
+ProviderKind = Annotated[str, AfterValidator(_check_provider)]
 
 
 class _Strict(BaseModel):
@@ -35,6 +53,8 @@ class ModelConfig(_Strict):
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     cost_per_1k_input: float | None = Field(default=None, ge=0)
     cost_per_1k_output: float | None = Field(default=None, ge=0)
+    cost_per_1k_cached_input: float | None = Field(default=None, ge=0, description="Cache-read input tokens.")
+    cost_per_1k_cache_write: float | None = Field(default=None, ge=0, description="Cache-write input tokens.")
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     fallbacks: tuple[str, ...] = ()
     tier: int = Field(default=2, ge=1, le=5, description="Quality tier, 1 = basic ... 5 = frontier.")
@@ -85,7 +105,7 @@ class GatewayConfig(_Strict):
         return self
 
 
-def _key_of(error: dict) -> str:
+def _key_of(error: Any) -> str:
     return ".".join(str(part) for part in error.get("loc", ())) or "<root>"
 
 

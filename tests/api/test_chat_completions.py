@@ -4,50 +4,34 @@ provider behind the gateway played by the fake upstream."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings.settings import Settings
+from tests.api.conftest import CHAT_MODELS, PASSTHROUGH, upstream_id
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.support import fake_models, write_config
 
-MODELS = ["gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash", "compat-llama"]
-UPSTREAM_ID = {"compat-llama": "llama3"}
+MODELS = CHAT_MODELS
 USER = [{"role": "user", "content": "hello there"}]
 
 
-def upstream_id(name: str) -> str:
-    return UPSTREAM_ID.get(name, name)
+def answered_as(model: str) -> str:
+    """The ``model`` an answer names: the catalogue name, or the upstream's own for a pass-through (its
+    answer comes back as the upstream sent it)."""
+    return upstream_id(model) if model in PASSTHROUGH else model
 
 
 @pytest.fixture
-async def gateway(upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]) -> AsyncIterator[Any]:
-    """The app (lifespan run) with fallbacks gpt-4o-mini -> claude; no retries (each reply is one call)."""
-    models = fake_models(upstream.base_url, **{"gpt-4o-mini": {"fallbacks": ["claude-3-5-sonnet-20241022"]}})
-    path = write_config(tmp_path, {"models": models, "orchestration": {"max_retries": 0}})
-    app = create_app(Settings(config=path))
-    async with app.router.lifespan_context(app):
-        yield app
+def client(chat_client: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
+    return chat_client
 
 
 @pytest.fixture
-async def client(gateway: Any) -> AsyncIterator[openai.AsyncOpenAI]:
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway))
-    async with openai.AsyncOpenAI(base_url="http://gateway/v1", api_key="unused", http_client=http, max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-async def raw(gateway: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as c:
-        yield c
+def raw(chat_raw: httpx.AsyncClient) -> httpx.AsyncClient:
+    return chat_raw
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -70,7 +54,7 @@ async def test_non_streamed_answer_has_the_openai_shape(
     )
     completion = response.parse()
     assert completion.object == "chat.completion"
-    assert completion.model == model
+    assert completion.model == answered_as(model)
     assert completion.choices[0].message.role == "assistant"
     assert completion.choices[0].message.content == "Hi from upstream"
     assert completion.choices[0].finish_reason == "stop"
@@ -79,7 +63,7 @@ async def test_non_streamed_answer_has_the_openai_shape(
     assert response.headers["x-switchyard-route"] == f"specific; model={model}"
     sent = upstream.requests[-1]
     assert sent.model == upstream_id(model)
-    assert "hello there" in json.dumps(sent.body)  # text parts joined
+    assert "hello " in json.dumps(sent.body) and "there" in json.dumps(sent.body)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -94,7 +78,7 @@ async def test_streamed_answer_with_usage_in_the_last_chunk(
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two three four"
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 4  # not one buffered blob
-    assert all(c.model == model for c in chunks)
+    assert all(c.model == answered_as(model) for c in chunks)
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finish == ["stop"]
     last = chunks[-1]
@@ -201,27 +185,24 @@ async def test_bad_request_upstream_is_not_fallen_back(client: openai.AsyncOpenA
 
 
 @pytest.mark.parametrize(
-    ("extra", "named"),
+    ("model", "extra", "param", "code"),
     [
-        ({"n": 2}, "n"),
-        ({"logprobs": True}, "logprobs"),
-        ({"functions": [{"name": "f", "parameters": {}}]}, "functions"),
-        ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
-        ({"seed": 7}, "seed"),
-        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
-        ({"frequency_penalty": 0.5}, "frequency_penalty"),
-        ({"made_up_option": 1}, "made_up_option"),
+        ("gpt-4o-mini", {"audio": {"voice": "alloy", "format": "wav"}}, "audio", "unsupported_parameter"),
+        ("gpt-4o-mini", {"modalities": ["text", "audio"]}, "modalities.1", "unsupported_value"),
+        ("claude-3-5-sonnet-20241022", {"web_search_options": {}}, "web_search_options", "unsupported_parameter"),
+        ("gemini-2.0-flash", {"functions": [{"name": "f", "parameters": {}}]}, "functions", "unsupported_parameter"),
+        ("gpt-4o-mini", {"top_logprobs": 3}, "top_logprobs", "invalid_value"),
+        ("gpt-4o-mini", {"n": 500}, "n", "integer_above_max_value"),
     ],
 )
-async def test_unsupported_parameters_get_a_400_naming_them(
-    client: openai.AsyncOpenAI, upstream: FakeUpstream, extra: dict[str, Any], named: str
+async def test_what_cannot_be_honoured_is_a_400_naming_it(
+    client: openai.AsyncOpenAI, upstream: FakeUpstream, model: str, extra: dict[str, Any], param: str, code: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        await client.chat.completions.create(model="gpt-4o-mini", messages=USER, extra_body=extra)
+        await client.chat.completions.create(model=model, messages=USER, extra_body=extra)
     assert caught.value.status_code == 400
-    assert named in caught.value.message
-    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == named
+    assert (caught.value.param, caught.value.code, caught.value.type) == (param, code, "invalid_request_error")
+    assert param.split(".")[0] in caught.value.message
     assert upstream.requests == []
 
 
@@ -244,7 +225,10 @@ async def test_noop_values_of_unsupported_parameters_are_accepted(
 @pytest.mark.parametrize(
     ("messages", "named"),
     [
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}], "image_url"),
+        (
+            [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}],
+            "input_audio",
+        ),
         ([{"role": "function", "name": "f", "content": "x"}], "function"),
         ([{"role": "tool", "content": "result"}], "tool_call_id"),
     ],
@@ -255,16 +239,20 @@ async def test_unsupported_message_shapes_get_a_400(
     with pytest.raises(openai.BadRequestError) as caught:
         await client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
     assert named in caught.value.message
+    assert caught.value.param is not None and caught.value.param.startswith("messages.0")
 
 
 async def test_invalid_values_are_4xx_and_unknown_model_is_404(client: openai.AsyncOpenAI) -> None:
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model="gpt-4o-mini", messages=USER, temperature=9)
-    with pytest.raises(openai.UnprocessableEntityError):
+    assert (bad.value.param, bad.value.code) == ("temperature", "decimal_above_max_value")
+    with pytest.raises(openai.BadRequestError) as empty:
         await client.chat.completions.create(model="gpt-4o-mini", messages=[])
+    assert (empty.value.param, empty.value.code) == ("messages", "empty_array")
     with pytest.raises(openai.NotFoundError) as caught:
         await client.chat.completions.create(model="gpt-9-ultra", messages=USER)
     assert "routing alias" in caught.value.message
+    assert (caught.value.code, caught.value.param) == ("model_not_found", "model")
 
 
 async def test_routing_aliases(client: openai.AsyncOpenAI, upstream: FakeUpstream) -> None:
@@ -300,6 +288,12 @@ async def test_models_list_parses_with_the_openai_client(client: openai.AsyncOpe
     ids = [m.id for m in page.data]
     assert set(MODELS) <= set(ids)
     assert all(m.object == "model" for m in page.data)
+    assert all(isinstance(m.created, int) and m.owned_by for m in page.data)
+    mini = await client.models.retrieve("gpt-4o-mini")
+    assert (mini.id, mini.owned_by, mini.object) == ("gpt-4o-mini", "openai", "model")
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.models.retrieve("no-such-model")
+    assert caught.value.code == "model_not_found"
     body = (await raw.get("/v1/models")).json()
     first = body["models"][0]  # the /v1/complete users' fields stay
     assert {"id", "provider", "cost_per_1k_input", "cost_per_1k_output"} <= set(first)
@@ -338,7 +332,8 @@ async def test_complete_stream_failing_before_content_is_a_json_error(
     assert response.headers["retry-after"] == "3"
     assert response.json()["error"]["type"] == "rate_limited"
     bad = await raw.post("/v1/complete", json={**body, "strategy": "consensus", "routing": "parallel"})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
+    assert bad.json()["error"]["type"] == "invalid_request_error"
 
 
 def _events(text: str) -> list[tuple[str, dict[str, Any]]]:

@@ -26,21 +26,21 @@ async def client(
 
 
 BAD_INPUTS = [
-    ({"prompt": ""}, 422, "prompt"),
-    ({"prompt": "   "}, 422, "prompt"),
-    ({}, 422, "exactly one of 'prompt' or 'messages'"),
-    ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, 422, "exactly one"),
-    ({"prompt": "x", "routing": "fastest"}, 422, "routing"),
-    ({"prompt": "x", "routing": "specific"}, 422, "requires 'model'"),
-    ({"prompt": 42}, 422, "prompt"),
-    ({"prompt": "x", "max_tokens": "many"}, 422, "max_tokens"),
-    ({"prompt": "x", "max_tokens": 0}, 422, "max_tokens"),
-    ({"prompt": "x", "temperature": 7}, 422, "temperature"),
-    ({"messages": []}, 422, "messages"),
-    ({"messages": [{"role": "wizard", "content": "y"}]}, 422, "messages.0.role"),
-    ({"messages": [{"role": "system", "content": "only a system turn"}]}, 422, "non-empty user message"),
-    ({"prompt": "x", "surprise": True}, 422, "surprise"),
-    ([1, 2, 3], 422, "body"),
+    ({"prompt": ""}, 400, "prompt"),
+    ({"prompt": "   "}, 400, "prompt"),
+    ({}, 400, "exactly one of 'prompt' or 'messages'"),
+    ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, 400, "exactly one"),
+    ({"prompt": "x", "routing": "fastest"}, 400, "routing"),
+    ({"prompt": "x", "routing": "specific"}, 400, "requires 'model'"),
+    ({"prompt": 42}, 400, "prompt"),
+    ({"prompt": "x", "max_tokens": "many"}, 400, "max_tokens"),
+    ({"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
+    ({"prompt": "x", "temperature": 7}, 400, "temperature"),
+    ({"messages": []}, 400, "messages"),
+    ({"messages": [{"role": "wizard", "content": "y"}]}, 400, "messages.0.role"),
+    ({"messages": [{"role": "system", "content": "only a system turn"}]}, 400, "non-empty user message"),
+    ({"prompt": "x", "surprise": True}, 400, "surprise"),
+    ([1, 2, 3], 400, "body"),
 ]
 
 
@@ -51,12 +51,15 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, body: object,
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
     assert needle in error["message"] or any(needle in e["field"] for e in error.get("errors", []))
+    assert {"param", "code"} <= set(error)
 
 
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/complete", content=b'{"prompt": ', headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "malformed JSON body"
+    error = response.json()["error"]
+    assert error["message"].startswith("malformed JSON body")
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "invalid_json", None)
 
 
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:

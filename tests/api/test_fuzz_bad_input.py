@@ -1,7 +1,9 @@
 """Property test: whatever JSON a client sends, the gateway answers a JSON body and never a 500.
 
-Bodies are random JSON values, and random mutations of valid requests (fields dropped, retyped or set to
-odd values), against every POST endpoint. The upstream is the fake server, so valid requests succeed.
+Bodies are random JSON values, random mutations of valid requests (fields dropped, retyped or set to odd
+values; chat messages with odd content parts), and raw bytes (non-finite numbers, lone surrogates, invalid
+UTF-8), against every POST endpoint. The upstream is the fake server, so valid requests succeed. Every
+error is in OpenAI's shape (``message``, ``type``, ``param``, ``code``), and a validation error is a 400.
 """
 
 from __future__ import annotations
@@ -25,6 +27,43 @@ JSON = st.recursive(
     max_leaves=12,
 )
 ODD = JSON | st.sampled_from(["", " ", "\u0000", "auto", "specific", "race", "-1", "1e309", "local", "compat"])
+PART = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image_url", "file", "input_audio", "refusal", "video"])},
+    optional={
+        "text": ODD,
+        "image_url": ODD
+        | st.fixed_dictionaries(
+            {
+                "url": st.sampled_from(
+                    ["data:image/png;base64,AAAA", "data:", "https://x", "ftp://x", "data:image/png,xx"]
+                )
+            }
+        ),
+        "file": ODD | st.fixed_dictionaries({}, optional={"file_data": ODD, "file_id": ODD, "filename": ODD}),
+        "cache_control": ODD,
+    },
+)
+MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool", "function", "wizard"])},
+    optional={
+        "content": ODD | st.lists(PART, max_size=3),
+        "tool_calls": ODD,
+        "tool_call_id": ODD,
+        "refusal": ODD,
+        "annotations": ODD,
+        "audio": ODD,
+        "name": ODD,
+    },
+)
+CHAT_ODD = {
+    "messages": st.lists(MESSAGE, min_size=1, max_size=3),
+    "response_format": ODD
+    | st.fixed_dictionaries(
+        {"type": st.sampled_from(["text", "json_object", "json_schema"])}, optional={"json_schema": ODD}
+    ),
+    "tool_choice": ODD | st.sampled_from(["auto", "none", "required"]),
+    "logit_bias": ODD | st.dictionaries(st.sampled_from(["1", "x", "99"]), ODD, max_size=2),
+}
 
 VALID = {
     "/v1/complete": {"prompt": "hello", "routing": "auto", "max_tokens": 5, "temperature": 0.5},
@@ -60,6 +99,22 @@ FIELDS = sorted(
         "stream_options",
         "max_completion_tokens",
         "user",
+        "response_format",
+        "parallel_tool_calls",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "reasoning_effort",
+        "verbosity",
+        "service_tier",
+        "store",
+        "modalities",
+        "audio",
+        "web_search_options",
+        "prediction",
     }
 )
 
@@ -71,7 +126,9 @@ def mutated(draw: st.DrawFn) -> tuple[str, Any]:
     for _ in range(draw(st.integers(0, 3))):
         action = draw(st.sampled_from(["set", "drop", "replace"]))
         if action == "set":
-            body[draw(st.sampled_from(FIELDS))] = draw(ODD)
+            name = draw(st.sampled_from(FIELDS))
+            odd = CHAT_ODD.get(name, ODD) if path == "/v1/chat/completions" else ODD
+            body[name] = draw(odd)
         elif action == "drop" and body:
             body.pop(draw(st.sampled_from(sorted(body))))
         elif action == "replace":
@@ -111,7 +168,10 @@ def _check(response: httpx.Response) -> None:
         return
     body = response.json()
     if response.status_code >= 400:
-        assert isinstance(body["error"]["type"], str) and isinstance(body["error"]["message"], str)
+        error = body["error"]
+        assert isinstance(error["type"], str) and isinstance(error["message"], str)
+        assert {"param", "code"} <= set(error), error
+    assert response.status_code != 422 or body["error"]["type"] != "invalid_request_error", body
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -122,6 +182,31 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 async def test_mutated_requests_never_500(client: httpx.AsyncClient, case: tuple[str, Any]) -> None:
     path, body = case
     _check(await client.post(path, content=json.dumps(body), headers={"content-type": "application/json"}))
+
+
+SPLICES = [
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b'"\\ud800"',
+    b'"\\udfff x"',
+    b"\xff\xfe",
+    b"1e999",
+    b"12345678901234567890123",
+]
+
+
+@FUZZ
+@given(path=st.sampled_from(sorted(VALID)), splice=st.sampled_from(SPLICES), where=st.sampled_from(FIELDS))
+async def test_non_json_values_in_a_valid_body_are_400(
+    client: httpx.AsyncClient, path: str, splice: bytes, where: str
+) -> None:
+    raw = json.dumps({**VALID[path], where: "@@"}).encode().replace(b'"@@"', splice)
+    response = await client.post(path, content=raw, headers={"content-type": "application/json"})
+    _check(response)
+    not_json = splice in (b"NaN", b"Infinity", b"-Infinity", b"\xff\xfe") or b"ud" in splice
+    if not_json and path == "/v1/chat/completions":
+        assert response.status_code == 400, response.text
 
 
 @FUZZ

@@ -98,7 +98,7 @@ async def test_scripted_requests_give_exact_metrics(client: httpx.AsyncClient, u
     assert fell_back.status_code == 200 and fell_back.json()["model"] == "obs-alpha"
     assert (await complete(client, "obs-flaky")).status_code == 200
     assert (await complete(client, "obs-free")).status_code == 200
-    assert (await client.post("/v1/complete", json={"prompt": ""})).status_code == 422
+    assert (await client.post("/v1/complete", json={"prompt": ""})).status_code == 400
     assert (await complete(client, "no-such-model")).status_code == 404
     assert (await client.get("/health")).status_code == 200  # probes are not counted
 

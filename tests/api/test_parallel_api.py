@@ -127,14 +127,14 @@ async def test_deadline_is_a_prompt_504(client: httpx.AsyncClient, upstream: Fak
     ("body", "status", "needle"),
     [
         ({"timeout_s": 61}, 422, "exceeds the maximum of 60"),
-        ({"timeout_s": 0}, 422, "timeout_s"),
-        ({"routing": "parallel", "judge": LLAMA}, 422, "'judge' needs strategy 'vote'"),
-        ({"routing": "specific", "model": MINI, "strategy": "race"}, 422, "needs routing 'parallel'"),
-        ({"routing": "parallel", "hedge": True}, 422, "'hedge' applies"),
-        ({"strategy": "race", "selector": "longest"}, 422, "'selector' needs"),
-        ({"strategy": "fastest"}, 422, "strategy"),
+        ({"timeout_s": 0}, 400, "timeout_s"),
+        ({"routing": "parallel", "judge": LLAMA}, 400, "'judge' needs strategy 'vote'"),
+        ({"routing": "specific", "model": MINI, "strategy": "race"}, 400, "needs routing 'parallel'"),
+        ({"routing": "parallel", "hedge": True}, 400, "'hedge' applies"),
+        ({"strategy": "race", "selector": "longest"}, 400, "'selector' needs"),
+        ({"strategy": "fastest"}, 400, "strategy"),
         ({"strategy": "vote", "judge": "no-such-model"}, 404, "no-such-model"),
-        ({"hedge": {"delay_s": -1}}, 422, "hedge"),
+        ({"hedge": {"delay_s": -1}}, 400, "hedge"),
     ],
 )
 async def test_bad_orchestration_input_is_a_clear_4xx(

@@ -116,11 +116,12 @@ async def test_unknown_pipeline_is_404(client: httpx.AsyncClient) -> None:
     assert response.json()["error"]["type"] == "pipeline_not_found"
 
 
-async def test_bad_body_is_422(client: httpx.AsyncClient) -> None:
+async def test_bad_body_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/pipelines/research", json={"inputs": {"topic": 3}})
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "inputs.topic"
     response = await client.post("/v1/pipelines/research", json={"topic": "x"})
-    assert response.status_code == 422
+    assert response.status_code == 400
 
 
 async def test_unavailable_step_model_is_503_before_any_call(client: httpx.AsyncClient, upstream: FakeUpstream) -> None:

@@ -137,7 +137,7 @@ async def test_errors_are_logged_with_their_type_and_no_key(
     vendor = await client.post("/v1/complete", json={"prompt": PROMPT, "model": "log-vendor"})
     assert vendor.status_code >= 400
     invalid = await client.post("/v1/complete", json={"prompt": ""})
-    assert invalid.status_code == 422
+    assert invalid.status_code == 400
     too_big = await client.post("/v1/complete", content=b"x" * (2 * 1024 * 1024))
     assert too_big.status_code == 413
     lines = captured.access()
@@ -148,7 +148,7 @@ async def test_errors_are_logged_with_their_type_and_no_key(
     assert lines[0]["outcome"] == failed.json()["error"]["type"] == "upstream_auth_error"
     assert lines[0]["route"] == "specific" and lines[0]["status"] == failed.status_code
     assert lines[1]["outcome"] == "upstream_auth_error"
-    assert (lines[2]["outcome"], lines[2]["status"]) == ("invalid_request_error", 422)
+    assert (lines[2]["outcome"], lines[2]["status"]) == ("invalid_request_error", 400)
     assert (lines[3]["outcome"], lines[3]["status"]) == ("payload_too_large", 413)
     assert [r.api_key for r in upstream.requests] == [OPENAI_KEY, VENDOR_KEY]  # the keys really were used
     assert_no_secrets(captured)

@@ -1,7 +1,22 @@
-"""Anthropic Messages API wire format: request parsing, bodies, SSE events, errors."""
+"""Anthropic Messages API wire format: request parsing, bodies, SSE events, errors.
+
+What the fake speaks, in the real format:
+- ``Reply.reasoning``: a ``thinking`` block (with a ``signature``) before the answer; streamed as
+  ``thinking_delta`` events closed by one ``signature_delta``. (The fake does not check that the request
+  enabled thinking.)
+- ``Reply.refusal``: ``stop_reason: "refusal"`` with the refusal text as the message's text.
+- ``Reply.cached_input_tokens`` / ``cache_write_tokens``: ``cache_read_input_tokens`` /
+  ``cache_creation_input_tokens`` (with ``cache_creation.ephemeral_5m_input_tokens``); Anthropic's
+  ``input_tokens`` counts neither, so it is the plan's input tokens minus both.
+- ``Reply.reasoning_tokens`` (else the reasoning's word count, when there is reasoning):
+  ``usage.output_tokens_details.thinking_tokens``; Anthropic's ``output_tokens`` includes them, so it is the
+  plan's output tokens (the answer) plus the thinking tokens.
+- structured outputs (``output_config.format``): the answer is the scripted text, as a plain text block.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Mapping
@@ -16,6 +31,7 @@ from tests.fakes.scripts import (
     content_text,
     json_fragments,
     split_chunks,
+    word_count,
 )
 
 VENDOR = "anthropic"
@@ -70,6 +86,8 @@ def response_headers() -> dict[str, str]:
 
 
 def _stop_reason(plan: Plan) -> str:
+    if plan.refusal is not None:
+        return "refusal"
     if plan.truncated:
         return "max_tokens"
     return "tool_use" if plan.tool_calls else "end_turn"
@@ -79,10 +97,21 @@ def _tool_id(plan: Plan, index: int) -> str:
     return f"toolu_{plan.ident[:20]}{index}"
 
 
+def signature(plan: Plan) -> str:
+    """The (opaque, base64) signature of the plan's thinking block."""
+    return base64.b64encode(f"fake-thinking-signature:{plan.ident}".encode()).decode()
+
+
+def _text(plan: Plan) -> str:
+    return plan.refusal if plan.refusal is not None else plan.text
+
+
 def _blocks(plan: Plan) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    if plan.text or not plan.tool_calls:
-        blocks.append({"type": "text", "text": plan.text})
+    if plan.reasoning is not None:
+        blocks.append({"type": "thinking", "thinking": plan.reasoning, "signature": signature(plan)})
+    if _text(plan) or not plan.tool_calls:
+        blocks.append({"type": "text", "text": _text(plan)})
     for i, call in enumerate(plan.tool_calls):
         blocks.append(
             {
@@ -95,17 +124,31 @@ def _blocks(plan: Plan) -> list[dict[str, Any]]:
     return blocks
 
 
-def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
-    return {
-        "input_tokens": plan.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+def _thinking_tokens(plan: Plan) -> int:
+    return plan.reasoning_tokens or (word_count(plan.reasoning) if plan.reasoning else 0)
+
+
+def _final_usage(plan: Plan) -> dict[str, Any]:
+    """``output_tokens`` (answer and thinking) and ``output_tokens_details`` of the finished message."""
+    thinking = _thinking_tokens(plan)
+    details = {"output_tokens_details": {"thinking_tokens": thinking}} if thinking else {}
+    return {"output_tokens": plan.output_tokens + thinking, **details}
+
+
+def _usage(plan: Plan, output_tokens: int | None) -> dict[str, Any]:
+    """The usage object; ``output_tokens`` None: the finished message's."""
+    usage: dict[str, Any] = {
+        "input_tokens": max(0, plan.input_tokens - plan.cached_input_tokens - plan.cache_write_tokens),
+        "cache_creation_input_tokens": plan.cache_write_tokens,
+        "cache_read_input_tokens": plan.cached_input_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": plan.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
+    return usage if output_tokens is not None else {**usage, **_final_usage(plan)}
 
 
-def _message(plan: Plan, content: list[dict[str, Any]], stop: str | None, output_tokens: int) -> dict[str, Any]:
+def _message(plan: Plan, content: list[dict[str, Any]], stop: str | None, output_tokens: int | None) -> dict[str, Any]:
     return {
         "id": f"msg_{plan.ident}",
         "type": "message",
@@ -120,7 +163,7 @@ def _message(plan: Plan, content: list[dict[str, Any]], stop: str | None, output
 
 def completion(plan: Plan) -> dict[str, Any]:
     """A non-streaming ``message`` object."""
-    return _message(plan, _blocks(plan), _stop_reason(plan), plan.output_tokens)
+    return _message(plan, _blocks(plan), _stop_reason(plan), None)
 
 
 def _sse(event: str, payload: Mapping[str, Any]) -> bytes:
@@ -133,9 +176,14 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
     blocks = _blocks(plan)
     first_tool = len(blocks) - len(plan.tool_calls)
     for index, block in enumerate(blocks):
-        if block["type"] == "text":
+        closing: list[dict[str, Any]] = []
+        if block["type"] == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": piece} for piece in split_chunks(block["thinking"])]
+            closing = [{"type": "signature_delta", "signature": block["signature"]}]
+        elif block["type"] == "text":
             start = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(plan.text)]
+            deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(block["text"])]
         else:
             start = {**block, "input": {}}
             call = plan.tool_calls[index - first_tool]
@@ -154,6 +202,9 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
         for delta in deltas:
             payload = {"type": "content_block_delta", "index": index, "delta": delta}
             events.append(StreamEvent(_sse("content_block_delta", payload), content=True))
+        for delta in closing:
+            payload = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(StreamEvent(_sse("content_block_delta", payload)))
         events.append(StreamEvent(_sse("content_block_stop", {"type": "content_block_stop", "index": index})))
     events.append(
         StreamEvent(
@@ -162,7 +213,7 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": _stop_reason(plan), "stop_sequence": None},
-                    "usage": {"output_tokens": plan.output_tokens},
+                    "usage": _final_usage(plan),
                 },
             )
         )

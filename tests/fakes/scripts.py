@@ -25,6 +25,10 @@ class Reply:
     in-stream error event after N content chunks (HTTP status stays 200) with
     ``stream_error_status`` choosing its type. ``truncated`` reports a max-tokens stop.
     ``input_tokens``/``output_tokens`` of None are whitespace word counts.
+    ``reasoning`` is reasoning (thinking) text the model emits before its answer (each vendor in its own
+    form, with a signature where the vendor signs it); ``refusal`` a refusal instead of the answer;
+    ``cached_input_tokens``/``cache_write_tokens``/``reasoning_tokens`` are reported in the usage in the
+    vendor's own fields.
     """
 
     text: str | None = None
@@ -40,6 +44,11 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     truncated: bool = False
+    reasoning: str | None = None
+    refusal: str | None = None
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,11 @@ class Plan:
     output_tokens: int
     truncated: bool
     ident: str = field(default_factory=lambda: uuid.uuid4().hex[:24])
+    reasoning: str | None = None
+    refusal: str | None = None
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -104,6 +118,11 @@ def resolve(reply: Reply, parsed: ParsedRequest) -> Plan:
         input_tokens=word_count(parsed.input_text) if reply.input_tokens is None else reply.input_tokens,
         output_tokens=out_words if reply.output_tokens is None else reply.output_tokens,
         truncated=reply.truncated,
+        reasoning=reply.reasoning,
+        refusal=reply.refusal,
+        cached_input_tokens=reply.cached_input_tokens,
+        cache_write_tokens=reply.cache_write_tokens,
+        reasoning_tokens=reply.reasoning_tokens,
     )
 
 

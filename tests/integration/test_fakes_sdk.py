@@ -15,7 +15,9 @@ as pinned by the ``test_*_stream_cut_*`` tests below:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -35,6 +37,22 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
+from app.domain import (
+    ChatRequest,
+    FilePart,
+    ImagePart,
+    Message,
+    Reasoning,
+    ResponseFormat,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+)
+from app.pricing import Price
+from app.providers.base import ModelTarget
+from app.providers.google import CODEC as GOOGLE_CODEC
+from app.providers.google import encode_call_id
+from app.settings.catalogue import ModelConfig
 from tests.fakes import ANY_MODEL, FakeUpstream, Reply
 
 # Async tests run via asyncio_mode = "auto" (pyproject.toml).
@@ -200,6 +218,58 @@ async def test_anthropic_tool_call(upstream: FakeUpstream, claude: anthropic.Asy
     assert final.content[1].input == WEATHER["arguments"] and final.stop_reason == "tool_use"
 
 
+async def test_anthropic_thinking_with_signature(upstream: FakeUpstream, claude: anthropic.AsyncAnthropic) -> None:
+    reply = Reply(text="It is sunny.", reasoning="The user wants Paris. Sunny there.", reasoning_tokens=4)
+    upstream.script("claude-x", reply, reply)
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    msg = await claude.messages.create(model="claude-x", max_tokens=2048, messages=USER, thinking=thinking)
+    assert [b.type for b in msg.content] == ["thinking", "text"]
+    assert msg.content[0].thinking == "The user wants Paris. Sunny there." and msg.content[0].signature
+    assert msg.content[1].text == "It is sunny." and msg.usage.output_tokens_details.thinking_tokens == 4
+    assert upstream.requests[-1].body["thinking"] == thinking
+    async with claude.messages.stream(model="claude-x", max_tokens=2048, messages=USER, thinking=thinking) as stream:
+        kinds = [event.delta.type async for event in stream if event.type == "content_block_delta"]
+        final = await stream.get_final_message()
+    assert kinds[0] == "thinking_delta" and "signature_delta" in kinds and kinds[-1] == "text_delta"
+    assert final.content[0].type == "thinking" and final.content[0].thinking == msg.content[0].thinking
+    assert final.content[0].signature.startswith("ZmFrZS") and final.content[1].text == "It is sunny."
+    assert final.usage.output_tokens_details.thinking_tokens == 4
+
+
+async def test_anthropic_cache_usage_fields(upstream: FakeUpstream, claude: anthropic.AsyncAnthropic) -> None:
+    reply = Reply(text="ok", input_tokens=100, output_tokens=2, cached_input_tokens=80, cache_write_tokens=15)
+    upstream.script("claude-x", reply, reply)
+    usage = (await claude.messages.create(model="claude-x", max_tokens=50, messages=USER)).usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (5, 80, 15)
+    assert usage.cache_creation.ephemeral_5m_input_tokens == 15
+    async with claude.messages.stream(model="claude-x", max_tokens=50, messages=USER) as stream:
+        final = await stream.get_final_message()
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens, final.usage.output_tokens) == (5, 80, 2)
+
+
+async def test_anthropic_refusal(upstream: FakeUpstream, claude: anthropic.AsyncAnthropic) -> None:
+    upstream.script("claude-x", Reply(refusal="I can't help with that."), Reply(refusal="I can't help with that."))
+    msg = await claude.messages.create(model="claude-x", max_tokens=50, messages=USER)
+    assert (msg.stop_reason, msg.content[0].text) == ("refusal", "I can't help with that.")
+    async with claude.messages.stream(model="claude-x", max_tokens=50, messages=USER) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "refusal"
+
+
+async def test_anthropic_structured_output(upstream: FakeUpstream, claude: anthropic.AsyncAnthropic) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    upstream.script("claude-x", Reply(text='{"name": "Paris", "population": 2100000}'))
+    msg = await claude.messages.parse(model="claude-x", max_tokens=50, messages=USER, output_format=City)
+    assert msg.parsed_output == City(name="Paris", population=2100000)
+    fmt = upstream.requests[-1].body["output_config"]["format"]  # the SDK's spelling, which the gateway sends too
+    assert fmt["type"] == "json_schema" and fmt["schema"]["additionalProperties"] is False
+
+
 async def test_gemini_tool_call(upstream: FakeUpstream, gem: genai.client.AsyncClient) -> None:
     upstream.script("gemini-x", Reply(tool_calls=[WEATHER]), Reply(tool_calls=[WEATHER]))
     result = await gem.models.generate_content(model="gemini-x", contents="weather?")
@@ -208,6 +278,240 @@ async def test_gemini_tool_call(upstream: FakeUpstream, gem: genai.client.AsyncC
     chunks = await _gemini_stream(gem)
     calls = [fc for c in chunks for fc in (c.function_calls or [])]
     assert [(fc.name, fc.args) for fc in calls] == [("get_weather", WEATHER["arguments"])]
+
+
+# -- Gemini REST features: candidates, thoughts, signatures, logprobs, cache, JSON, safety ----------------
+
+THINKING = "**Planning**\n\nThe user wants Paris weather."
+
+
+def _thinking_config(**extra: Any) -> genai_types.GenerateContentConfig:
+    return genai_types.GenerateContentConfig(
+        thinking_config=genai_types.ThinkingConfig(thinking_budget=1024, include_thoughts=True), **extra
+    )
+
+
+async def test_gemini_candidates_thoughts_logprobs_json_and_usage(
+    upstream: FakeUpstream, gem: genai.client.AsyncClient
+) -> None:
+    answer = '{"city": "Paris", "temp": 21}'
+    upstream.script(
+        "gemini-x",
+        Reply(text=answer, reasoning=THINKING, reasoning_tokens=12, cached_input_tokens=3, input_tokens=10),
+    )
+    config = _thinking_config(
+        candidate_count=2,
+        response_logprobs=True,
+        logprobs=2,
+        response_mime_type="application/json",
+        response_json_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    result = await gem.models.generate_content(model="gemini-x", contents="weather?", config=config)
+    assert [c.index for c in result.candidates] == [0, 1]
+    for candidate in result.candidates:
+        thought, text = candidate.content.parts
+        assert (thought.thought, thought.text) == (True, THINKING)
+        assert json.loads(text.text) == {"city": "Paris", "temp": 21} and not text.thought
+        assert text.thought_signature  # a thinking model signs its last part
+        chosen = candidate.logprobs_result.chosen_candidates
+        assert "".join(c.token for c in chosen) == answer
+        assert all(len(top.candidates) == 2 for top in candidate.logprobs_result.top_candidates)
+        assert candidate.finish_reason == genai_types.FinishReason.STOP
+    usage = result.usage_metadata
+    assert (usage.prompt_token_count, usage.cached_content_token_count, usage.thoughts_token_count) == (10, 3, 12)
+    assert usage.candidates_token_count == 2 * len(answer.split())
+    assert usage.total_token_count == 10 + usage.candidates_token_count + 12
+    sent = upstream.requests[-1].body["generationConfig"]
+    assert (sent["candidateCount"], sent["responseLogprobs"], sent["logprobs"]) == (2, True, 2)
+    assert sent["responseMimeType"] == "application/json" and sent["responseJsonSchema"]["type"] == "object"
+
+
+async def test_gemini_thoughts_only_when_asked(upstream: FakeUpstream, gem: genai.client.AsyncClient) -> None:
+    upstream.script("gemini-x", Reply(text="Hi", reasoning=THINKING))
+    result = await gem.models.generate_content(model="gemini-x", contents="hi")
+    assert [(p.text, p.thought) for p in result.candidates[0].content.parts] == [("Hi", None)]
+    assert result.usage_metadata.thoughts_token_count == len(THINKING.split())
+
+
+async def test_gemini_signed_function_call_round_trip(upstream: FakeUpstream, gem: genai.client.AsyncClient) -> None:
+    upstream.script("gemini-x", Reply(tool_calls=[WEATHER, WEATHER], reasoning=THINKING), Reply(text="21C"))
+    config = _thinking_config()
+    result = await gem.models.generate_content(model="gemini-x", contents="weather?", config=config)
+    parts = result.candidates[0].content.parts
+    assert [p.thought for p in parts] == [True, None, None]
+    first, second = parts[1], parts[2]
+    assert first.function_call.name == "get_weather" and first.thought_signature
+    assert second.thought_signature is None  # Gemini signs only the first call of a turn
+    history = [
+        genai_types.Content(role="user", parts=[genai_types.Part(text="weather?")]),
+        result.candidates[0].content,
+        genai_types.Content(
+            role="user",
+            parts=[genai_types.Part.from_function_response(name="get_weather", response={"output": "21C"})] * 2,
+        ),
+    ]
+    follow_up = await gem.models.generate_content(model="gemini-x", contents=history, config=config)
+    assert follow_up.text == "21C"
+    sent = upstream.requests[-1].body["contents"][1]["parts"]
+    signed = [p for p in sent if "thoughtSignature" in p]
+    assert len(signed) == 1 and "functionCall" in signed[0]
+    assert base64.urlsafe_b64decode(signed[0]["thoughtSignature"]) == first.thought_signature
+
+
+async def test_gemini_stream_thoughts_candidates_and_signed_call(
+    upstream: FakeUpstream, gem: genai.client.AsyncClient
+) -> None:
+    upstream.script("gemini-x", Reply(tool_calls=[WEATHER], reasoning=THINKING, reasoning_tokens=7))
+    config = _thinking_config(candidate_count=2)
+    stream = await gem.models.generate_content_stream(model="gemini-x", contents="weather?", config=config)
+    chunks = [chunk async for chunk in stream]
+    for index in (0, 1):
+        parts = [p for c in chunks for cand in c.candidates if cand.index == index for p in cand.content.parts]
+        assert (parts[0].thought, parts[0].text) == (True, THINKING)
+        (call,) = [p for p in parts if p.function_call]
+        assert (call.function_call.name, call.function_call.args) == ("get_weather", WEATHER["arguments"])
+        assert call.thought_signature
+    final = chunks[-1]
+    assert [c.finish_reason for c in final.candidates] == [genai_types.FinishReason.STOP] * 2
+    assert final.usage_metadata.thoughts_token_count == 7
+    assert all(c.usage_metadata.candidates_token_count is None for c in chunks[:-1])
+
+
+async def test_gemini_refusal_is_a_safety_stop(upstream: FakeUpstream, gem: genai.client.AsyncClient) -> None:
+    upstream.script("gemini-x", Reply(refusal="I can't help with that."), Reply(refusal="no"))
+    result = await gem.models.generate_content(model="gemini-x", contents="hi")
+    (candidate,) = result.candidates
+    assert (candidate.finish_reason, candidate.content, result.text) == (genai_types.FinishReason.SAFETY, None, None)
+    assert candidate.safety_ratings[0].blocked is True
+    chunks = await _gemini_stream(gem)
+    assert chunks[-1].candidates[0].finish_reason == genai_types.FinishReason.SAFETY
+
+
+def _camel(value: Any) -> Any:
+    """A request body with snake_case keys spelled camelCase (Google's parser accepts both)."""
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+async def test_gemini_codec_sends_what_the_sdk_sends(upstream: FakeUpstream, gem: genai.client.AsyncClient) -> None:
+    """Switchyard's Gemini codec and google-genai build the same GenerateContentRequest for one request
+    (modulo the two spellings and base64 alphabets the API accepts, and the SDK's systemInstruction role)."""
+    signature = b"\xfa\xfb\xfcsignature"
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    config = genai_types.GenerateContentConfig(
+        system_instruction="be brief",
+        max_output_tokens=64,
+        temperature=0.2,
+        top_p=0.9,
+        top_k=40,
+        stop_sequences=["END"],
+        seed=7,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        response_logprobs=True,
+        logprobs=3,
+        candidate_count=2,
+        response_mime_type="application/json",
+        response_json_schema={"type": "object"},
+        thinking_config=genai_types.ThinkingConfig(thinking_budget=1024, include_thoughts=True),
+        tools=[
+            genai_types.Tool(
+                function_declarations=[
+                    genai_types.FunctionDeclaration(
+                        name="get_weather", description="Weather", parameters_json_schema=schema
+                    )
+                ]
+            )
+        ],
+        tool_config=genai_types.ToolConfig(
+            function_calling_config=genai_types.FunctionCallingConfig(
+                mode="ANY", allowed_function_names=["get_weather"]
+            )
+        ),
+        automatic_function_calling=genai_types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    contents = [
+        genai_types.Content(
+            role="user",
+            parts=[
+                genai_types.Part(text="look"),
+                genai_types.Part(inline_data=genai_types.Blob(mime_type="image/png", data=b"\x89PNG")),
+                genai_types.Part(inline_data=genai_types.Blob(mime_type="application/pdf", data=b"%PDF-1.4")),
+            ],
+        ),
+        genai_types.Content(
+            role="model",
+            parts=[
+                genai_types.Part(
+                    function_call=genai_types.FunctionCall(name="get_weather", args={"city": "Paris"}),
+                    thought_signature=signature,
+                )
+            ],
+        ),
+        genai_types.Content(
+            role="user",
+            parts=[genai_types.Part.from_function_response(name="get_weather", response={"output": "21C"})],
+        ),
+    ]
+    await gem.models.generate_content(model="gemini-x", contents=contents, config=config)
+    sdk_body = upstream.requests[-1].body
+
+    call_id = encode_call_id("call_1", signature)
+    request = ChatRequest(
+        messages=(
+            Message("system", "be brief"),
+            Message(
+                "user",
+                "look",
+                parts=(
+                    TextPart("look"),
+                    ImagePart(data=base64.b64encode(b"\x89PNG").decode(), media_type="image/png"),
+                    FilePart(data=base64.b64encode(b"%PDF-1.4").decode(), media_type="application/pdf"),
+                ),
+            ),
+            Message("assistant", "", tool_calls=(ToolCall(call_id, "get_weather", '{"city": "Paris"}'),)),
+            Message("tool", "21C", tool_call_id=call_id),
+        ),
+        max_tokens=64,
+        temperature=0.2,
+        top_p=0.9,
+        top_k=40,
+        stop=("END",),
+        seed=7,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        logprobs=True,
+        top_logprobs=3,
+        n=2,
+        response_format=ResponseFormat("json_schema", name="out", schema={"type": "object"}, strict=True),
+        reasoning=Reasoning(effort="low"),
+        tools=(ToolSpec("get_weather", "Weather", schema, strict=True),),
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    target = ModelTarget("gem", "google", "gemini-x", 30.0, Price(None, None, "config"), ModelConfig(provider="google"))
+    call = GOOGLE_CODEC.encode(request, target, stream=False)
+    async with httpx.AsyncClient(base_url=upstream.base_url) as http:
+        reply = await http.post(call.path, content=call.body, headers=GOOGLE_CODEC.auth_headers("gk-test"))
+    assert reply.status_code == 200
+    recorded = upstream.requests[-1]
+    assert (recorded.path, recorded.api_key) == ("/v1beta/models/gemini-x:generateContent", "gk-test")
+    codec_body = recorded.body
+
+    def normal(body: dict[str, Any]) -> dict[str, Any]:
+        body = _camel(body)
+        body["systemInstruction"].pop("role", None)
+        for content in body["contents"]:
+            for part in content["parts"]:
+                if "thoughtSignature" in part:
+                    part["thoughtSignature"] = base64.urlsafe_b64decode(
+                        part["thoughtSignature"].replace("+", "-").replace("/", "_")
+                    )
+        return body
+
+    assert normal(codec_body) == normal(sdk_body)
 
 
 # -- HTTP errors ----------------------------------------------------------------------

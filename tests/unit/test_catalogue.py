@@ -23,7 +23,7 @@ def test_shipped_config_is_valid() -> None:
     ("text", "key", "reason"),
     [
         ("models: {}\n", "<root>", "at least one model"),
-        ("models:\n  m: {provider: nope}\n", "models.m.provider", "Input should be"),
+        ("models:\n  m: {provider: nope}\n", "models.m.provider", "unknown provider"),
         ("models:\n  m: {provider: openai_compatible}\n", "models.m", "requires api_base"),
         ("models:\n  m: {provider: openai, timeout_s: -1}\n", "models.m.timeout_s", "greater than 0"),
         ("models:\n  m: {provider: openai, fallbacks: [ghost]}\n", "<root>", "unknown model 'ghost'"),

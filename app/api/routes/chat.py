@@ -1,8 +1,15 @@
 """``POST /v1/chat/completions``: the OpenAI protocol in front of every provider, streamed or not.
 
-``model`` is a catalogue model (with its configured fallbacks) or a routing alias from ``MODEL_ALIASES``.
-A stream falls back transparently until its first chunk; after that a failure ends it with an error
-event (``data: {"error": {...}}``, which the openai SDK raises as ``APIError``) and never with
+The body is parsed from the client's bytes (any content type) and decoded into the canonical request,
+which carries the body itself for the same-protocol pass-through. ``model`` is a catalogue model (with its
+configured fallbacks) or a routing alias from ``MODEL_ALIASES``.
+
+An OpenAI-protocol upstream's answer comes back byte for byte (``Completion.passthrough``; streamed: each
+chunk's ``raw`` event); any other answer is encoded here. Every answer has the headers
+``x-switchyard-route``, ``x-switchyard-provider``, and when non-empty ``x-switchyard-dropped-params``
+(options the target does not take, not sent) and ``x-switchyard-ignored-params`` (fields a translated
+target ignored). A stream falls back transparently until its first chunk; after that a failure ends it with
+an error event (``data: {"error": {...}}``, which the openai SDK raises as ``APIError``) and never with
 ``data: [DONE]``, so a cut answer is never mistaken for a complete one.
 """
 
@@ -10,28 +17,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Response
+import orjson
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import GatewayDep
+from app.api.errors import openai_error_event
 from app.api.sse import EventStream, EventStreamResponse, sse_event
-from app.domain import ChatRequest
-from app.errors import GatewayError, ModelNotFoundError
+from app.domain import StreamChunk
+from app.errors import GatewayError, InvalidRequestError, ModelNotFoundError, UpstreamStreamError
 from app.gateway import Gateway
 from app.observability.context import annotate, annotate_outcome
 from app.orchestration.streaming import StreamOpener, StreamSession
-from app.routing.base import RouteDecision, RouteInput
-from app.schemas.openai import (
-    ChatCompletionRequest,
-    ChatCompletionResponse,
-    chunk_dict,
-    completion_id,
-    completion_response,
-    to_chat_request,
-    tool_delta_dict,
-)
+from app.routing.base import RouteDecision, RouteInput, Skipped
+from app.schemas.openai_request import DecodedChat, decode_chat, parse_json_object
+from app.schemas.openai_response import ChunkEncoder, completion_body, completion_id
 
 log = logging.getLogger("switchyard.chat")
 router = APIRouter()
@@ -51,93 +55,172 @@ MODEL_ALIASES: dict[str, str] = {
 DONE = b"data: [DONE]\n\n"
 
 
-def route_input(body: ChatCompletionRequest, request: ChatRequest, gateway: Gateway) -> RouteInput:
-    """How ``body.model`` is routed: a catalogue model by name, else an alias."""
-    if body.model in gateway.registry:
-        return RouteInput(request=request, mode="specific", model=body.model)
-    mode = MODEL_ALIASES.get(body.model)
+def route_input(chat: DecodedChat, gateway: Gateway) -> RouteInput:
+    """How ``model`` is routed: a catalogue model by name, else an alias."""
+    request, stream = chat.request, chat.stream
+    if chat.model in gateway.registry:
+        return RouteInput(request=request, mode="specific", model=chat.model, stream=stream)
+    mode = MODEL_ALIASES.get(chat.model)
     if mode is None:
         raise ModelNotFoundError(
-            f"model {body.model!r} is neither a catalogue model nor a routing alias "
+            f"model {chat.model!r} is neither a catalogue model nor a routing alias "
             f"({', '.join(sorted(MODEL_ALIASES))})",
-            model=body.model,
+            model=chat.model,
             param="model",
         )
-    return RouteInput(request=request, mode=mode)
+    return RouteInput(request=request, mode=mode, stream=stream)
+
+
+def require_passthrough(chat: DecodedChat, decision: RouteDecision, gateway: Gateway) -> RouteDecision:
+    """Fields only an OpenAI-protocol upstream honours (``web_search_options``, legacy ``functions``) need
+    a model that takes the client's body as it is: the others are skipped from the plan (``skipped`` says
+    why); a 400 names the field when the requested model itself, or every planned one, cannot."""
+    if not chat.passthrough_only:
+        return decision
+    field = chat.passthrough_only[0]
+
+    def honours(name: str) -> bool:
+        passes = getattr(gateway.registry.entry(name).provider, "passes_through", None)
+        return passes is not None and bool(passes(chat.request))
+
+    keep = tuple(name for name in decision.models if honours(name))
+    first = decision.model
+    if first is not None and (not keep or (decision.strategy == "specific" and first not in keep)):
+        raise InvalidRequestError(
+            f"{field} is honoured only by an OpenAI-protocol upstream; model {first!r} "
+            f"(provider {gateway.registry.entry(first).target.provider}) cannot honour it",
+            param=field,
+            code="unsupported_parameter",
+            model=first,
+        )
+    reason = f"cannot honour {field} (not an OpenAI-protocol upstream)"
+    skipped = tuple(Skipped(name, reason) for name in decision.models if name not in keep)
+    return replace(decision, models=keep, skipped=decision.skipped + skipped)
+
+
+def switchyard_headers(
+    strategy: str, model: str, provider: str, dropped: Iterable[str], ignored: Iterable[str]
+) -> dict[str, str]:
+    headers = {"x-switchyard-route": f"{strategy}; model={model}", "x-switchyard-provider": provider}
+    if dropped := ",".join(dropped):
+        headers["x-switchyard-dropped-params"] = dropped
+    if ignored := ",".join(ignored):
+        headers["x-switchyard-ignored-params"] = ignored
+    return headers
 
 
 def _route_extra(decision: RouteDecision) -> dict[str, Any]:
-    return {"strategy": decision.strategy, "reason": decision.reason, "candidates": list(decision.models)}
+    return {
+        "strategy": decision.strategy,
+        "reason": decision.reason,
+        "candidates": list(decision.models),
+        "skipped": [{"model": s.model, "reason": s.reason} for s in decision.skipped],
+    }
 
 
-@router.post("/v1/chat/completions", response_model=ChatCompletionResponse)
-async def chat_completions(body: ChatCompletionRequest, gateway: GatewayDep, response: Response) -> Any:
-    request = to_chat_request(body)
-    decision = gateway.plan(route_input(body, request, gateway))
-    annotate(route=decision.strategy, stream=bool(body.stream))
-    if body.stream:
-        return EventStreamResponse(lambda: _open(gateway, decision, request, body.include_usage))
-    outcome = await gateway.run(decision, request)
-    annotate_outcome(outcome, request)
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
+    chat = decode_chat(parse_json_object(await request.body()))
+    decision = gateway.plan(route_input(chat, gateway))
+    decision = require_passthrough(chat, decision, gateway)
+    annotate(route=decision.strategy, stream=chat.stream)
+    if chat.stream:
+        return EventStreamResponse(lambda: _open(gateway, decision, chat))
+    outcome = await gateway.run(decision, chat.request)
+    annotate_outcome(outcome, chat.request)
     completion = outcome.completion
-    response.headers["x-switchyard-route"] = f"{decision.strategy}; model={completion.model}"
-    response.headers["x-switchyard-provider"] = completion.provider
+    passthrough = completion.passthrough
+    ignored = chat.ignored if passthrough is None else ()
+    headers = switchyard_headers(
+        decision.strategy, completion.model, completion.provider, completion.dropped_params, ignored
+    )
+    if passthrough is not None:
+        return Response(content=passthrough.body, media_type=passthrough.content_type, headers=headers)
     extra = {
         "provider": completion.provider,
         "cost": completion.cost,
         "latency_ms": round(completion.latency_ms, 3),
         "route": _route_extra(decision),
         "failures": [f.to_dict() for f in outcome.failures],
+        "usage": {"cache_write_tokens": completion.usage.cache_write_tokens, "estimated": completion.usage.estimated},
     }
-    return completion_response(completion, extra)
+    body = completion_body(completion, ident=completion_id(), created=int(time.time()), extra=extra)
+    return Response(content=orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-async def _open(gateway: Gateway, decision: RouteDecision, request: ChatRequest, usage: bool) -> EventStream:
-    session = await StreamOpener(gateway.executor).open(decision, request)
+async def _open(gateway: Gateway, decision: RouteDecision, chat: DecodedChat) -> EventStream:
+    session = await StreamOpener(gateway.executor).open(decision, chat.request)
     annotate(model=session.model, provider=session.provider, fallbacks=len(session.failures))
-    headers = {
-        "x-switchyard-route": f"{decision.strategy}; model={session.model}",
-        "x-switchyard-provider": session.provider,
-    }
-    return EventStream(chat_events(session, include_usage=usage), headers)
+    passthrough = bool(getattr(session, "passthrough", False))
+    headers = switchyard_headers(
+        decision.strategy,
+        session.model,
+        session.provider,
+        getattr(session, "dropped_params", ()),
+        () if passthrough else chat.ignored,
+    )
+    if passthrough:
+        return EventStream(passthrough_events(session, include_usage=chat.include_usage), headers)
+    return EventStream(chat_events(session, include_usage=chat.include_usage), headers)
 
 
 async def chat_events(session: StreamSession, *, include_usage: bool) -> AsyncIterator[bytes]:
     """``chat.completion.chunk`` events, the usage chunk if asked, then ``[DONE]``; or an error event."""
-    ident, created, model = completion_id(), int(time.time()), session.model
-
-    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **usage: Any) -> bytes:
-        return sse_event(chunk_dict(ident, created, model, delta, finish, include_usage=include_usage, **usage))
-
-    yield chunk({"role": "assistant", "content": ""})
-    try:
-        async for piece in session.chunks():
-            if piece.delta or piece.tool_calls:
-                delta: dict[str, Any] = {}
-                if piece.delta:
-                    delta["content"] = piece.delta
-                if piece.tool_calls:
-                    delta["tool_calls"] = [tool_delta_dict(d) for d in piece.tool_calls]
-                yield chunk(delta)
-            if piece.finish_reason is not None:
+    encoder = ChunkEncoder(completion_id(), int(time.time()), session.model, include_usage=include_usage)
+    yield sse_event(encoder.role())
+    async with aclosing(_guarded(session)) as events:
+        async for event in events:
+            if isinstance(event, bytes):
+                yield event
+                return
+            for body in encoder.encode(event):
+                yield sse_event(body)
+            if event.finish_reason is not None:
                 annotate_stream_end(session)
-                yield chunk({}, piece.finish_reason)
-                if include_usage:
-                    yield chunk(None, usage=piece.usage)
+    yield DONE
+
+
+async def passthrough_events(session: StreamSession, *, include_usage: bool) -> AsyncIterator[bytes]:
+    """The upstream's own events as it sent them (its final one carries ``[DONE]``); the usage event the
+    gateway asked for is forwarded only when the client asked for it too. A break: an error event."""
+    async with aclosing(_guarded(session)) as events:
+        async for event in events:
+            if isinstance(event, bytes):
+                yield event
+                return
+            if event.raw is not None and (include_usage or not event.raw_usage_only):
+                yield event.raw
+            if event.finish_reason is not None:
+                annotate_stream_end(session)
+
+
+async def _guarded(session: StreamSession) -> AsyncGenerator[StreamChunk | bytes, None]:
+    """The session's chunks; a failure, or an end without the model's finish, is yielded as one final
+    error event (bytes) instead."""
+    chunks = session.chunks()
+    try:
+        async for piece in chunks:
+            yield piece
     except GatewayError as exc:
-        log.warning("stream from %s broke after content was sent: %s", model, exc.error_type)
+        log.warning("stream from %s broke after content was sent: %s", session.model, exc.error_type)
         annotate(error_type=exc.error_type)
-        yield error_event(exc)
+        yield openai_error_event(exc)
         return
     except Exception as exc:
-        log.error("stream from %s failed: %s", model, type(exc).__name__, exc_info=exc)
+        log.error("stream from %s failed: %s", session.model, type(exc).__name__, exc_info=exc)
         annotate(error_type="internal_error")
-        yield error_event(GatewayError("internal error while streaming"))
+        yield openai_error_event(GatewayError("internal error while streaming"))
         return
-    if session.finished:
-        yield DONE
-    else:  # defensive: chunks() raises rather than ending early, but never claim completion
-        yield error_event(GatewayError("the stream ended before the model finished"))
+    finally:
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:  # at once, also when the client went away mid-stream
+            await closer()
+    if not session.finished:  # defensive: chunks() raises rather than ending early, but never claim completion
+        yield openai_error_event(
+            UpstreamStreamError(
+                "the stream ended before the model finished", provider=session.provider, model=session.model
+            )
+        )
 
 
 def annotate_stream_end(session: StreamSession) -> None:
@@ -145,9 +228,3 @@ def annotate_stream_end(session: StreamSession) -> None:
     usage = session.usage
     if usage is not None:
         annotate(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost=session.cost)
-
-
-def error_event(exc: GatewayError) -> bytes:
-    """``data: {"error": {...}}``: the openai SDK raises it as ``openai.APIError``."""
-    error = exc.to_body()["error"]
-    return sse_event({"error": {**error, "code": exc.error_type, "param": None}})

@@ -59,6 +59,7 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
             task_type=body.task_type,
             models=tuple(body.models or ()),
             max_cost=body.max_cost,
+            stream=body.stream,
         )
     )
     annotate(route=decision.strategy, stream=body.stream)

@@ -1,0 +1,230 @@
+"""The one HTTP transport under every codec, and its error boundary.
+
+One ``Transport`` per endpoint (base URL + key) holds a pooled ``aiohttp`` session, created lazily inside
+the running loop and closed at shutdown. Timeouts mean *time to the first byte* (the response head) and
+*idle time* between body chunks, never the length of a healthy stream; bodies and single stream events are
+size-bounded.
+
+Error boundary: whatever fails below ``request`` / ``open_stream`` (refused or reset connections, DNS,
+TLS, non-HTTP bytes, truncated bodies, timeouts, oversized answers) leaves as a typed ``UpstreamError``;
+nothing raw escapes. Reading the answer is the codec's job; HTTP status errors are decoded by the codec from
+the ``HttpAnswer`` the transport returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from app.errors import UpstreamConnectionError, UpstreamError, UpstreamServerError, UpstreamTimeoutError
+from app.providers.base import HttpAnswer, HttpCall, SSEEvent
+from app.providers.sse import EventTooLarge, SSEParser
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+DEFAULT_POOL_SIZE = 1000  # connections per endpoint; aiohttp's default of 100 caps concurrency per worker
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Whose call it is, for error messages and metrics labels (catalogue names only)."""
+
+    provider: str
+    model: str
+
+
+def _timeout(who: Who, what: str, seconds: float) -> UpstreamTimeoutError:
+    return UpstreamTimeoutError(
+        f"{who.provider} {what} within {seconds:g}s", provider=who.provider, model=who.model
+    )
+
+
+def boundary_error(exc: BaseException, who: Who) -> UpstreamError:
+    """The typed error for a failure below the transport (read from the exception's class, never its text)."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    common: dict[str, Any] = {"provider": who.provider, "model": who.model}
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamConnectionError(f"could not connect to {who.provider}", **common)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
+        return UpstreamConnectionError(f"the connection to {who.provider} was closed or reset", **common)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamConnectionError(f"the answer of {who.provider} was cut off", **common)
+    if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP: invalid status line or headers
+        return UpstreamServerError(f"{who.provider} did not answer with valid HTTP", **common)
+    if isinstance(exc, EventTooLarge):
+        return UpstreamServerError(f"{who.provider} sent a stream event larger than the gateway accepts", **common)
+    if isinstance(exc, aiohttp.ClientError | OSError | UnicodeError | ValueError):
+        return UpstreamConnectionError(f"the call to {who.provider} failed ({type(exc).__name__})", **common)
+    return UpstreamServerError(f"the call to {who.provider} failed ({type(exc).__name__})", **common)
+
+
+class StreamReply:
+    """An open upstream response: its status and headers, then either its whole body (errors) or its SSE
+    events with an idle timeout between reads. Always ``close()`` it (``Transport.open_stream`` callers use
+    ``async with``)."""
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, who: Who, idle_s: float, max_body: int, max_event: int
+    ) -> None:
+        self._response = response
+        self._who = who
+        self._idle_s = idle_s
+        self._max_body = max_body
+        self._max_event = max_event
+        self.status = response.status
+        self.headers: Mapping[str, str] = _lower(response.headers)
+
+    async def answer(self) -> HttpAnswer:
+        """The whole body (for an error status, or a server that answered JSON to a stream request)."""
+        body = await _read_body(self._response, self._who, self._idle_s, self._max_body)
+        return HttpAnswer(self.status, self.headers, body)
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """The SSE events as they arrive; ends when the upstream closes the body."""
+        parser = SSEParser(self._max_event)
+        content = self._response.content
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._idle_s):
+                        chunk = await content.readany()
+                except TimeoutError:
+                    raise _timeout(self._who, "stream sent nothing", self._idle_s) from None
+                if not chunk:
+                    break
+                for event in parser.feed(chunk):
+                    yield event
+            for event in parser.close():
+                yield event
+        except (aiohttp.ClientError, OSError, EventTooLarge) as exc:
+            raise boundary_error(exc, self._who) from exc
+
+    async def close(self) -> None:
+        """Release the connection: back to the pool after a complete body, else closed (so the upstream
+        sees the disconnect at once and stops generating)."""
+        response = self._response
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
+            await asyncio.sleep(0)  # let the transport's deferred socket close run before moving on
+
+    async def __aenter__(self) -> StreamReply:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Transport:
+    """One endpoint: base URL, static headers (auth), a pooled aiohttp session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
+        self._pool_size = pool_size
+        self._max_body = max_body_bytes
+        self._max_event = max_event_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled session (created on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as the vendors' SDKs honour them
+                skip_auto_headers=("User-Agent",),
+                headers={"user-agent": "switchyard"},
+            )
+        return self._session
+
+    async def _send(self, call: HttpCall, who: Who, first_byte_s: float) -> aiohttp.ClientResponse:
+        headers = {**self._headers, **call.headers}
+        if call.stream:
+            headers["accept"] = "text/event-stream"
+        try:
+            async with asyncio.timeout(first_byte_s):
+                return await self.session.request(
+                    call.method,
+                    self.base_url + call.path,
+                    data=call.body,
+                    params=call.query or None,
+                    headers=headers,
+                    allow_redirects=False,
+                )
+        except TimeoutError:
+            raise _timeout(who, "did not answer", first_byte_s) from None
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # a cancelled send's socket closes on the next loop iteration
+            raise
+        except Exception as exc:
+            raise boundary_error(exc, who) from exc
+
+    async def request(self, call: HttpCall, who: Who, timeout_s: float) -> HttpAnswer:
+        """Send ``call`` and read the whole answer (any status)."""
+        response = await self._send(call, who, timeout_s)
+        try:
+            body = await _read_body(response, who, timeout_s, self._max_body)
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return HttpAnswer(response.status, _lower(response.headers), body)
+
+    async def open_stream(self, call: HttpCall, who: Who, timeout_s: float) -> StreamReply:
+        """Send ``call`` and return the open response (status and headers read; the body not yet)."""
+        response = await self._send(call, who, timeout_s)
+        return StreamReply(response, who, timeout_s, self._max_body, self._max_event)
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+async def _read_body(response: aiohttp.ClientResponse, who: Who, idle_s: float, limit: int) -> bytes:
+    """The whole body, each read bounded by ``idle_s``; over ``limit`` bytes is an error."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(idle_s):
+                    chunk = await response.content.read(READ_SIZE)
+            except TimeoutError:
+                raise _timeout(who, "stopped sending its answer", idle_s) from None
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamServerError(
+                    f"the answer of {who.provider} is larger than {limit} bytes",
+                    provider=who.provider,
+                    model=who.model,
+                )
+            parts.append(chunk)
+    except (aiohttp.ClientError, OSError) as exc:
+        raise boundary_error(exc, who) from exc
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
