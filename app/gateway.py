@@ -94,9 +94,7 @@ class Gateway:
             return (inp.model,)
         return tuple(n for n in inp.models if n in self.registry)
 
-    async def run(
-        self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None
-    ) -> Outcome:
+    async def run(self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None) -> Outcome:
         """Execute a plan: fallbacks/hedging or a parallel strategy, within the request's deadline."""
         return await self.executor.execute(decision, request, options)
 

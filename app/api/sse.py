@@ -22,6 +22,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.errors import error_body
 from app.errors import GatewayError
 from app.observability.context import annotate
 
@@ -89,7 +90,7 @@ class EventStreamResponse(Response):
         try:
             stream = await self.open_stream()
         except GatewayError as exc:
-            await _send_json(send, exc.status_code, exc.to_body(), exc.headers)
+            await _send_json(send, exc.status_code, error_body(exc), exc.headers)
             return
         except Exception as exc:
             log.error("stream failed to open: %s", type(exc).__name__, exc_info=exc)

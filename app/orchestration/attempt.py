@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from app.domain import ChatRequest, Choice, Completion, Usage

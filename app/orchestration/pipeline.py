@@ -156,7 +156,8 @@ async def run_pipeline(
             decision = plan(step_input(step, request))
             ledger = Ledger()
             try:
-                completion = await executor.run_chain(executor.chain(decision.models, request), request, deadline, ledger)
+                chain = executor.chain(decision.models, request)
+                completion = await executor.run_chain(chain, request, deadline, ledger)
             finally:
                 all_calls.failures.extend(ledger.failures)
                 all_calls.retries += ledger.retries

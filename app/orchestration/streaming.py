@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
 from app.errors import DeadlineExceededError, Failure, UpstreamError, UpstreamStreamError
@@ -50,6 +50,7 @@ class StreamSession:
     started: float  # perf_counter when the request began streaming (before any attempt)
     first_chunk_at: float
     on_failure: Callable[[UpstreamError], None] | None = None
+    preamble: tuple[StreamChunk, ...] = ()  # events without output that came before ``first`` (role chunk)
     tools: ToolCallAssembler = field(default_factory=ToolCallAssembler)
     usage: Usage | None = None
     finish_reason: str | None = None
@@ -87,13 +88,15 @@ class StreamSession:
     async def chunks(self) -> AsyncIterator[StreamChunk]:
         """Every chunk, tool-call fragments normalized; raises ``UpstreamError`` if the stream breaks."""
         try:
+            for early in self.preamble:
+                yield early
             chunk: StreamChunk | None = self.first
             iterator = self.rest.__aiter__()
             while chunk is not None:
                 out = self._normalize(chunk)
                 if chunk.finish_reason is not None:
                     self._finish(chunk)
-                    yield StreamChunk(out.delta, out.tool_calls, self.finish_reason, self.usage)
+                    yield replace(out, finish_reason=self.finish_reason, usage=self.usage)
                     return
                 yield out
                 try:
@@ -138,7 +141,7 @@ class StreamSession:
         if not chunk.tool_calls:
             return chunk
         deltas = tuple(d for d in (self.tools.add(raw) for raw in chunk.tool_calls) if d is not None)
-        return StreamChunk(chunk.delta, deltas, chunk.finish_reason, chunk.usage)
+        return replace(chunk, tool_calls=deltas)
 
     def _finish(self, chunk: StreamChunk) -> None:
         self.finished = True
@@ -161,15 +164,22 @@ class _Started:
     first: StreamChunk
     rest: AsyncIterator[StreamChunk]
     first_chunk_at: float
+    preamble: tuple[StreamChunk, ...] = ()
 
 
 async def _first_chunk(entry: ModelEntry, request: ChatRequest) -> _Started:
-    """Start one model's stream and wait for its first chunk (the caller bounds the wait)."""
+    """Start one model's stream and wait for its first chunk with output (or its end), keeping the events
+    before it (a pass-through role chunk) to send first: until the model said something, another model can
+    still take over (the caller bounds the wait)."""
     assert entry.provider is not None
     target = entry.target
     stream = entry.provider.stream(request, target)
+    preamble: list[StreamChunk] = []
     try:
         first = await anext(stream)
+        while not first.has_output and first.finish_reason is None:
+            preamble.append(first)
+            first = await anext(stream)
     except StopAsyncIteration:
         raise UpstreamStreamError(
             "the upstream stream ended before any content", provider=target.provider, model=target.name
@@ -177,7 +187,7 @@ async def _first_chunk(entry: ModelEntry, request: ChatRequest) -> _Started:
     except BaseException:
         await _aclose(stream)
         raise
-    return _Started(entry, first, stream, time.perf_counter())
+    return _Started(entry, first, stream, time.perf_counter(), tuple(preamble))
 
 
 async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:
@@ -221,6 +231,7 @@ class StreamOpener:
             dropped_params=to_drop(request, caps, passthrough=passthrough),
             entry=started.entry,
             first=started.first,
+            preamble=started.preamble,
             rest=started.rest,
             failures=tuple(ledger.failures),
             started=began,

@@ -5,8 +5,9 @@
 Answers: ``text`` blocks -> content, ``tool_use`` -> tool calls (arguments = the JSON text of ``input``),
 ``thinking`` / ``redacted_thinking`` -> reasoning parts signed by Anthropic, ``stop_reason`` -> the finish
 reason (``refusal`` -> ``content_filter``, the text moving to ``refusal``), usage with cache reads and
-writes counted in the input (OpenAI's convention). Anthropic has no JSON mode without a schema, nor seed,
-penalties, logprobs or logit bias: ``CAPABILITIES`` says so.
+writes counted in the input (OpenAI's convention). JSON mode (``json_object``) is a forced tool: its call
+is the answer's text, finished with ``stop`` (see ``app.providers.anthropic_request``). Anthropic has no
+seed, penalties, logprobs or logit bias: ``CAPABILITIES`` says so.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 
 from app.domain import ChatRequest, Passthrough, ReasoningPart, ToolCall
 from app.errors import UpstreamError
-from app.providers.anthropic_request import to_anthropic_body
+from app.providers.anthropic_request import JSON_OBJECT_NAME, json_object_mode, to_anthropic_body
 from app.providers.anthropic_stream import (
     KIND,
     PROTOCOL,
@@ -41,7 +42,7 @@ CAPABILITIES = Capabilities(
     image_urls=True,
     files=True,  # PDF documents
     json_schema=True,
-    json_object=False,  # no schema-less JSON mode (see app.providers.anthropic_request)
+    json_object=True,  # a forced tool whose input is the answer (see app.providers.anthropic_request)
     tools=True,
     strict_tools=True,
     parallel_tool_control=True,
@@ -59,9 +60,12 @@ CAPABILITIES = Capabilities(
 # --- answer ------------------------------------------------------------------------------------------
 
 
-def decode_message(data: object, model: str, headers: Mapping[str, str] | None = None) -> Decoded:
+def decode_message(
+    data: object, model: str, headers: Mapping[str, str] | None = None, *, json_object: bool = False
+) -> Decoded:
     """A Messages answer (its parsed JSON) in canonical form; ``UpstreamError`` when it is an error body,
-    malformed, or empty without a stop reason."""
+    malformed, or empty without a stop reason. ``json_object``: the request was in JSON mode, so a call of
+    its tool is the answer's text (compact JSON), not a tool call, and its ``tool_use`` stop is ``stop``."""
     if not isinstance(data, dict):
         raise malformed(KIND, model, "the answer is not a JSON object")
     if data.get("type") == "error" or ("error" in data and "content" not in data):
@@ -77,6 +81,7 @@ def decode_message(data: object, model: str, headers: Mapping[str, str] | None =
     texts: list[str] = []
     calls: list[ToolCall] = []
     reasoning: list[ReasoningPart] = []
+    answered = False  # JSON mode's tool was called
     for block in content:
         kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(kind, str):
@@ -91,7 +96,11 @@ def decode_message(data: object, model: str, headers: Mapping[str, str] | None =
                 required_text(block.get("id"), model, "tool_use.id"),
                 required_text(block.get("name"), model, "name"),
             )
-            calls.append(ToolCall(id=call_id, name=name, arguments=orjson.dumps(arguments).decode()))
+            if json_object and name == JSON_OBJECT_NAME:
+                answered = True
+                texts.append(orjson.dumps(arguments).decode())
+            else:
+                calls.append(ToolCall(id=call_id, name=name, arguments=orjson.dumps(arguments).decode()))
         elif kind == "thinking":
             text = required_text(block.get("thinking"), model, "thinking")
             signature = block.get("signature")
@@ -104,6 +113,8 @@ def decode_message(data: object, model: str, headers: Mapping[str, str] | None =
     refusal = None
     if stop_reason == "refusal":
         text, refusal = "", text or REFUSAL_NOTE
+    if answered and not calls and stop_reason == "tool_use":
+        stop_reason = "end_turn"
     upstream_model = data.get("model")
     return Decoded(
         content=text,
@@ -156,9 +167,9 @@ class AnthropicCodec:
 
     def decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget) -> Decoded:
         data = parse_json(answer.body, target.name, "the answer")
-        decoded = decode_message(data, target.name, answer.headers)
         if not _is_passthrough(request):
-            return decoded
+            return decode_message(data, target.name, answer.headers, json_object=json_object_mode(request))
+        decoded = decode_message(data, target.name, answer.headers)
         passthrough = Passthrough(PROTOCOL, answer.body, answer.content_type or "application/json")
         return replace(decoded, passthrough=passthrough)
 

@@ -8,9 +8,12 @@
   (a signature from another vendor means nothing here and is dropped).
 - ``response_format`` ``json_schema`` -> structured outputs ``output_config.format`` (generally available,
   no beta header; the earlier beta spelling was ``output_format`` with ``structured-outputs-2025-11-13``).
-  The schema is adapted to what constrained decoding accepts (see ``strict_schema``). ``json_object`` has no
-  native form: Anthropic demands ``additionalProperties: false`` on every object schema, so "any JSON
-  object" cannot be written as a schema, and a prompt-and-prefill imitation is not a guarantee: refused.
+  The schema is adapted to what constrained decoding accepts (see ``strict_schema``). ``json_object``
+  cannot be a structured output (Anthropic demands ``additionalProperties: false`` on every object schema,
+  so "any JSON object" cannot be written as one): it is Anthropic's documented JSON mode instead, one forced
+  tool (``JSON_OBJECT_TOOL``) whose input is the answer; the decoders turn that tool call back into the
+  answer's text (``json_object_mode``). Beside tools of the request's own it is refused (the forced tool
+  would keep the model from calling them).
 - reasoning effort -> ``thinking.budget_tokens`` through ``THINKING_BUDGETS``; see ``to_anthropic_body``
   for what thinking changes in the sampling options and ``max_tokens``.
 - ``seed``, penalties, ``logprobs`` and ``logit_bias`` do not exist in the Messages API: refused.
@@ -49,6 +52,24 @@ MIN_THINKING_TOP_P = 0.95  # with thinking on, Anthropic takes top_p only in [0.
 
 
 # --- tools -------------------------------------------------------------------------------------------
+
+JSON_OBJECT_NAME = "json_object"
+# The tool of JSON mode: forced, so the answer is its input, a JSON object of any shape.
+JSON_OBJECT_TOOL: dict[str, Any] = {
+    "name": JSON_OBJECT_NAME,
+    "description": "Give the answer as a JSON object.",
+    "input_schema": {"type": "object"},
+}
+# one call exactly (a second object would make the answer's text two JSON values)
+JSON_OBJECT_CHOICE: dict[str, Any] = {"type": "tool", "name": JSON_OBJECT_NAME, "disable_parallel_tool_use": True}
+
+
+def json_object_mode(request: ChatRequest) -> bool:
+    """Whether the request asks for any JSON object (``response_format`` ``json_object``) without tools of
+    its own: then the answer comes as a call of ``JSON_OBJECT_TOOL``, which the decoders make the answer's
+    text. (A pass-through request is the client's own Messages body; the codec does not ask this for it.)"""
+    fmt = request.response_format
+    return fmt is not None and fmt.type == "json_object" and not request.tools
 
 
 def to_anthropic_tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
@@ -304,22 +325,30 @@ def to_anthropic_body(request: ChatRequest, target: ModelTarget, *, stream: bool
 
     With thinking on, Anthropic refuses ``temperature`` (other than 1), ``top_k``, ``top_p`` below 0.95 and
     a forced tool choice: the sampling options are dropped (thinking decides them), and a forced tool
-    choice (``required`` or a named tool) turns thinking off, since it changes what the answer is. Thinking
-    is also off when the last assistant turn called tools without its thinking block (a client that does
-    not carry reasoning back, as OpenAI's chat protocol does not): Anthropic refuses that history.
+    choice (``required``, a named tool, or JSON mode's tool) turns thinking off, since it changes what the
+    answer is. Thinking is also off when the last assistant turn called tools without its thinking block (a
+    client that does not carry reasoning back, as OpenAI's chat protocol does not): Anthropic refuses that
+    history.
     ``max_tokens`` must exceed the thinking budget: when it does not, it becomes budget + 4096.
     """
     for param, present in _UNSUPPORTED:
         if present(request):
             raise _invalid(f"{KIND} does not support {param}", param=param)
-    if request.response_format is not None and request.response_format.type == "json_object":
-        raise _invalid(f"{KIND} has no JSON mode without a schema; use json_schema", param="response_format")
+    json_mode = json_object_mode(request)
+    if request.tools and request.response_format is not None and request.response_format.type == "json_object":
+        raise _invalid(
+            f"{KIND} gives JSON mode (response_format json_object) as a forced tool of its own, which cannot go "
+            "with the request's tools; use json_schema, or drop the tools",
+            param="response_format",
+        )
     body: dict[str, Any] = {"model": target.upstream_model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS}
     system = to_anthropic_system(request.messages)
     if system:
         body["system"] = system
     body["messages"] = to_anthropic_messages(request.messages)
     choice = to_anthropic_tool_choice(request.tool_choice) if request.tools else None
+    if json_mode:
+        choice = dict(JSON_OBJECT_CHOICE)  # forced: thinking goes off below
     budget = thinking_budget(request.reasoning)
     if (choice is not None and choice["type"] in ("any", "tool")) or _unsigned_tool_turn(body["messages"]):
         budget = None
@@ -340,6 +369,9 @@ def to_anthropic_body(request: ChatRequest, target: ModelTarget, *, stream: bool
             choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None:
             body["tool_choice"] = choice
+    elif json_mode:
+        body["tools"] = [dict(JSON_OBJECT_TOOL)]
+        body["tool_choice"] = choice
     fmt = request.response_format
     if fmt is not None and fmt.type == "json_schema":
         if not isinstance(fmt.schema, dict):

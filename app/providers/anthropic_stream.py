@@ -19,6 +19,7 @@ import orjson
 
 from app.domain import ChatRequest, StreamChunk, ToolCallDelta, Usage
 from app.errors import UpstreamError, UpstreamStreamError
+from app.providers.anthropic_request import JSON_OBJECT_NAME, json_object_mode
 from app.providers.base import ModelTarget, SSEEvent, normalize_finish_reason
 from app.providers.errors import from_status, malformed, sanitize
 
@@ -127,7 +128,9 @@ class AnthropicStreamDecoder:
     Content blocks map onto canonical chunks: ``text`` -> ``delta``, ``tool_use`` -> ``ToolCallDelta``
     (numbered in the order the tool blocks start), ``thinking`` -> ``reasoning`` and its closing
     ``signature``. A ``redacted_thinking`` block has no canonical stream form (``StreamChunk`` has no
-    redacted marker), so outside pass-through it is not emitted.
+    redacted marker), so outside pass-through it is not emitted. In JSON mode (``json_object_mode``) the
+    call of JSON mode's tool is the answer: its ``input_json_delta`` fragments are text deltas, and its
+    ``tool_use`` stop is ``stop``.
     """
 
     def __init__(self, request: ChatRequest, target: ModelTarget, *, passthrough: bool = False) -> None:
@@ -136,6 +139,8 @@ class AnthropicStreamDecoder:
         self._usage: dict[str, int] = {}
         self._blocks: dict[int, str] = {}  # content block index -> block type
         self._tools: dict[int, int] = {}  # content block index -> tool call position
+        self._json_mode = not passthrough and json_object_mode(request)
+        self._answers: set[int] = set()  # content block indexes of JSON mode's tool call
         self._stop_reason: str | None = None
         self._done = False
         self.upstream_model: str | None = None
@@ -157,7 +162,10 @@ class AnthropicStreamDecoder:
     def finish(self) -> StreamChunk:
         if not self._done:
             raise UpstreamStreamError("the upstream stream ended before message_stop", provider=KIND, model=self._model)
-        finish = normalize_finish_reason(self._stop_reason) or "stop"
+        stop_reason = self._stop_reason
+        if stop_reason == "tool_use" and self._answers and not self._tools:
+            stop_reason = "end_turn"  # JSON mode: the tool call was the answer
+        finish = normalize_finish_reason(stop_reason) or "stop"
         return StreamChunk(finish_reason=finish, usage=to_usage(self._usage))
 
     # -- events ------------------------------------------------------------------------------------
@@ -211,11 +219,14 @@ class AnthropicStreamDecoder:
                 signature=block.get("signature") or None,
             )
         if kind == "tool_use":
-            position = self._tools.setdefault(index, len(self._tools))
             call_id = required_text(block.get("id"), self._model, "tool_use.id")
             name = required_text(block.get("name"), self._model, "tool_use.name")
             start = block.get("input")
             arguments = orjson.dumps(start).decode() if isinstance(start, dict) and start else ""
+            if self._json_mode and name == JSON_OBJECT_NAME:
+                self._answers.add(index)
+                return StreamChunk(delta=arguments)  # nothing (no output) unless the input came whole
+            position = self._tools.setdefault(index, len(self._tools))
             return StreamChunk(tool_calls=(ToolCallDelta(position, id=call_id, name=name, arguments=arguments),))
         return None  # redacted_thinking, server tool blocks: nothing canonical to stream
 
@@ -232,11 +243,13 @@ class AnthropicStreamDecoder:
         if kind == "signature_delta":
             return StreamChunk(signature=_text(delta.get("signature"), self._model, "signature_delta") or None)
         if kind == "input_json_delta":
-            if index not in self._tools:
+            if index not in self._tools and index not in self._answers:
                 raise malformed(KIND, self._model, "input_json_delta for a block that is not a tool call")
             fragment = _text(delta.get("partial_json"), self._model, "input_json_delta.partial_json")
             if not fragment:
                 return None
+            if index in self._answers:
+                return StreamChunk(delta=fragment)
             return StreamChunk(tool_calls=(ToolCallDelta(self._tools[index], arguments=fragment),))
         return None  # citations_delta and delta types added later
 

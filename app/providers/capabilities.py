@@ -2,7 +2,9 @@
 
 Pure functions. A feature the target lacks either changes the meaning of the answer (images, structured
 output, tools, logprobs, sampling controls: refused for an explicit model, skipped under routing) or does not
-(``DROPPABLE_OPTIONS``: dropped and named in a response header).
+(``DROPPABLE_OPTIONS``: dropped and named in a response header). ``parallel_tool_calls: false`` is honoured
+everywhere: natively where the vendor has the control, else by the provider keeping only the first tool
+call of an answer.
 """
 
 from __future__ import annotations
@@ -30,11 +32,6 @@ FEATURES: tuple[tuple[str, Callable[[ChatRequest], bool], Callable[[Capabilities
     ("response_format.json_object", lambda r: _format(r, "json_object"), lambda c: c.json_object),
     ("tools", lambda r: bool(r.tools), lambda c: c.tools),
     ("tools.function.strict", lambda r: any(t.strict for t in r.tools), lambda c: c.strict_tools),
-    (
-        "parallel_tool_calls",
-        lambda r: r.parallel_tool_calls is False and bool(r.tools),
-        lambda c: c.parallel_tool_control,
-    ),
     ("reasoning_effort", lambda r: r.reasoning is not None, lambda c: c.reasoning),
     ("logprobs", lambda r: r.logprobs or bool(r.top_logprobs), lambda c: c.logprobs),
     ("logit_bias", lambda r: bool(r.logit_bias), lambda c: c.logit_bias),

@@ -74,15 +74,22 @@ class CodecProvider:
             request = await self._media.inline_remote_images(request)  # type: ignore[attr-defined]
         return request, dropped
 
+    def _one_call_only(self, request: ChatRequest, target: ModelTarget) -> bool:
+        """``parallel_tool_calls: false`` for a vendor without that control: keep the first call only."""
+        return request.parallel_tool_calls is False and not self.codec.capabilities(target).parallel_tool_control
+
     def _decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget, who: Who) -> Decoded:
         if not 200 <= answer.status < 300:
             raise self.codec.error(answer, target)
         try:
-            return self.codec.decode(answer, request, target)
+            decoded = self.codec.decode(answer, request, target)
         except GatewayError:
             raise
         except Exception as exc:
             raise _codec_failure(exc, who) from exc
+        if len(decoded.tool_calls) > 1 and self._one_call_only(request, target):
+            decoded = replace(decoded, tool_calls=decoded.tool_calls[:1])
+        return decoded
 
     async def complete(self, request: ChatRequest, target: ModelTarget) -> Completion:
         started = time.perf_counter()
@@ -125,11 +132,16 @@ class CodecProvider:
                 yield StreamChunk(finish_reason=decoded.finish_reason or "stop", usage=usage)
                 return
             decoder = self.codec.stream_decoder(request, target)
+            one_call = self._one_call_only(request, target)
             output_chars = 0
             try:
                 async for event in reply.events():
                     for chunk in decoder.feed(event):
                         output_chars += len(chunk.delta) + len(chunk.reasoning)
+                        if one_call and chunk.tool_calls:
+                            chunk = replace(chunk, tool_calls=tuple(d for d in chunk.tool_calls if d.index == 0))
+                            if not chunk.has_output and chunk.raw is None:
+                                continue
                         yield chunk
                 final = decoder.finish()
             except GatewayError:

@@ -42,9 +42,7 @@ class Who:
 
 
 def _timeout(who: Who, what: str, seconds: float) -> UpstreamTimeoutError:
-    return UpstreamTimeoutError(
-        f"{who.provider} {what} within {seconds:g}s", provider=who.provider, model=who.model
-    )
+    return UpstreamTimeoutError(f"{who.provider} {what} within {seconds:g}s", provider=who.provider, model=who.model)
 
 
 def boundary_error(exc: BaseException, who: Who) -> UpstreamError:

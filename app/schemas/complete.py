@@ -67,9 +67,7 @@ class CompleteRequest(BaseModel):
     def _one_input(self) -> CompleteRequest:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
-        if self.messages is not None and not any(
-            m.role == "user" and m.content.strip() for m in self.messages
-        ):
+        if self.messages is not None and not any(m.role == "user" and m.content.strip() for m in self.messages):
             raise ValueError("messages must contain a non-empty user message")
         if self.routing == "specific" and not self.model:
             raise ValueError("routing 'specific' requires 'model'")

@@ -12,6 +12,10 @@ What the fake speaks, in the real format:
   ``usage.output_tokens_details.thinking_tokens``; Anthropic's ``output_tokens`` includes them, so it is the
   plan's output tokens (the answer) plus the thinking tokens.
 - structured outputs (``output_config.format``): the answer is the scripted text, as a plain text block.
+- a forced tool named ``json_object`` (``tool_choice: {"type": "tool", "name": "json_object"}``, the
+  gateway's JSON mode) with a scripted text that is a JSON object and no scripted tool calls: the answer is
+  a ``tool_use`` of that tool whose ``input`` is the parsed text (no text block, stop ``tool_use``), as
+  Anthropic answers a forced tool. Other forced tools are not looked at (the scripted reply is the answer).
 """
 
 from __future__ import annotations
@@ -51,8 +55,27 @@ _ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+JSON_OBJECT_TOOL = "json_object"
+
+
+class _Model(str):
+    """The requested model name, carrying the name of the tool the request forces. ``completion`` gets
+    only the plan, whose ``model`` is the parsed request's: this is how the forced tool reaches it."""
+
+    forced_tool: str | None = None
+
+
+def _forced_tool(body: Mapping[str, Any]) -> str | None:
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+        return str(choice["name"])
+    return None
+
+
 def parse(body: Mapping[str, Any]) -> ParsedRequest:
     """Extract model, stream flag and text (``system`` + messages) from a Messages request."""
+    model = _Model(body.get("model", ""))
+    model.forced_tool = _forced_tool(body)
     texts = [content_text(body.get("system"))]
     last_user = ""
     for message in body.get("messages") or []:
@@ -61,7 +84,7 @@ def parse(body: Mapping[str, Any]) -> ParsedRequest:
         if message.get("role") == "user":
             last_user = text
     return ParsedRequest(
-        model=str(body.get("model", "")),
+        model=model,
         stream=bool(body.get("stream")),
         last_user_text=last_user,
         input_text=" ".join(t for t in texts if t),
@@ -85,12 +108,30 @@ def response_headers() -> dict[str, str]:
     return {"request-id": _request_id()}
 
 
+def _json_answer(plan: Plan) -> dict[str, Any] | None:
+    """The input of the ``json_object`` tool call that answers the plan, when the request forces that tool
+    and the scripted text is a JSON object (None otherwise: the plan is answered as scripted)."""
+    if getattr(plan.model, "forced_tool", None) != JSON_OBJECT_TOOL or plan.tool_calls or plan.refusal is not None:
+        return None
+    try:
+        value = json.loads(plan.text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _tool_calls(plan: Plan) -> list[dict[str, Any]]:
+    """The tool calls the answer makes: the scripted ones, or the ``json_object`` call of JSON mode."""
+    answer = _json_answer(plan)
+    return [{"name": JSON_OBJECT_TOOL, "arguments": answer}] if answer is not None else plan.tool_calls
+
+
 def _stop_reason(plan: Plan) -> str:
     if plan.refusal is not None:
         return "refusal"
     if plan.truncated:
         return "max_tokens"
-    return "tool_use" if plan.tool_calls else "end_turn"
+    return "tool_use" if _tool_calls(plan) else "end_turn"
 
 
 def _tool_id(plan: Plan, index: int) -> str:
@@ -110,9 +151,10 @@ def _blocks(plan: Plan) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if plan.reasoning is not None:
         blocks.append({"type": "thinking", "thinking": plan.reasoning, "signature": signature(plan)})
-    if _text(plan) or not plan.tool_calls:
+    calls = _tool_calls(plan)
+    if (_text(plan) or not calls) and calls is plan.tool_calls:
         blocks.append({"type": "text", "text": _text(plan)})
-    for i, call in enumerate(plan.tool_calls):
+    for i, call in enumerate(calls):
         blocks.append(
             {
                 "type": "tool_use",
@@ -174,7 +216,8 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
     """message_start, per-block start/ping/deltas/stop, message_delta (usage), message_stop."""
     events = [StreamEvent(_sse("message_start", {"type": "message_start", "message": _message(plan, [], None, 1)}))]
     blocks = _blocks(plan)
-    first_tool = len(blocks) - len(plan.tool_calls)
+    calls = _tool_calls(plan)
+    first_tool = len(blocks) - len(calls)
     for index, block in enumerate(blocks):
         closing: list[dict[str, Any]] = []
         if block["type"] == "thinking":
@@ -186,7 +229,7 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
             deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(block["text"])]
         else:
             start = {**block, "input": {}}
-            call = plan.tool_calls[index - first_tool]
+            call = calls[index - first_tool]
             deltas = [{"type": "input_json_delta", "partial_json": ""}]
             deltas += [{"type": "input_json_delta", "partial_json": p} for p in json_fragments(arguments_json(call))]
         events.append(

@@ -35,7 +35,13 @@ from app.errors import (
 )
 from app.pricing import Price
 from app.providers.anthropic import CODEC, AnthropicCodec
-from app.providers.anthropic_request import DEFAULT_MAX_TOKENS, anthropic_tool_id, strict_schema
+from app.providers.anthropic_request import (
+    DEFAULT_MAX_TOKENS,
+    JSON_OBJECT_TOOL,
+    anthropic_tool_id,
+    json_object_mode,
+    strict_schema,
+)
 from app.providers.base import HttpAnswer, ModelTarget
 from app.providers.errors import DEFAULT_RETRY_AFTER_S
 from app.settings.catalogue import ModelConfig
@@ -83,8 +89,8 @@ def test_codec_identity_and_auth() -> None:
 def test_capabilities() -> None:
     caps = CODEC.capabilities(TARGET)
     assert all((caps.images, caps.image_urls, caps.files, caps.json_schema, caps.tools, caps.strict_tools))
-    assert all((caps.parallel_tool_control, caps.reasoning, caps.top_k))
-    assert not any((caps.json_object, caps.logprobs, caps.logit_bias, caps.seed, caps.penalties, caps.native_n))
+    assert all((caps.parallel_tool_control, caps.reasoning, caps.top_k, caps.json_object))
+    assert not any((caps.logprobs, caps.logit_bias, caps.seed, caps.penalties, caps.native_n))
     assert caps.droppable == frozenset({"user"})
 
 
@@ -468,7 +474,6 @@ def test_a_tool_turn_without_its_thinking_turns_thinking_off() -> None:
         ({"logprobs": True}, "logprobs"),
         ({"top_logprobs": 3}, "logprobs"),
         ({"logit_bias": {"50256": -100.0}}, "logit_bias"),
-        ({"response_format": ResponseFormat("json_object")}, "response_format"),
         ({"response_format": ResponseFormat("json_schema", name="x")}, "response_format"),
     ],
 )
@@ -476,6 +481,43 @@ def test_what_the_messages_api_lacks_is_refused(options: dict[str, Any], param: 
     with pytest.raises(InvalidRequestError) as info:
         body_of(ChatRequest(USER, **options))
     assert info.value.details == {"param": param, "provider": "anthropic"}
+
+
+JSON_MODE = ResponseFormat("json_object")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_object_is_a_forced_tool(stream: bool) -> None:
+    body = body_of(ChatRequest(USER, response_format=JSON_MODE, max_tokens=300), stream=stream)
+    assert body["tools"] == [
+        {"name": "json_object", "description": "Give the answer as a JSON object.", "input_schema": {"type": "object"}}
+    ]
+    assert body["tool_choice"] == {"type": "tool", "name": "json_object", "disable_parallel_tool_use": True}
+    assert "output_config" not in body and body["max_tokens"] == 300
+    assert JSON_OBJECT_TOOL["input_schema"] == {"type": "object"}  # the constant is not changed by encoding
+
+
+def test_json_object_turns_thinking_off_and_keeps_the_sampling() -> None:
+    request = ChatRequest(USER, response_format=JSON_MODE, reasoning=_thinking("high"), temperature=0.2, top_k=5)
+    body = body_of(request)
+    assert "thinking" not in body and (body["temperature"], body["top_k"]) == (0.2, 5)
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+def test_json_object_with_tools_of_its_own_is_refused() -> None:
+    assert not json_object_mode(ChatRequest(USER, tools=(WEATHER,), response_format=JSON_MODE))
+    for choice in (None, "auto", "none"):
+        with pytest.raises(InvalidRequestError, match="tools") as info:
+            body_of(ChatRequest(USER, tools=(WEATHER,), tool_choice=choice, response_format=JSON_MODE))
+        assert info.value.details == {"param": "response_format", "provider": "anthropic"}
+        assert "json_object" in str(info.value)
+
+
+def test_json_object_mode_only_for_json_object() -> None:
+    assert json_object_mode(ChatRequest(USER, response_format=JSON_MODE))
+    for fmt in (None, ResponseFormat(), ResponseFormat("json_schema", name="x", schema={"type": "object"})):
+        assert not json_object_mode(ChatRequest(USER, response_format=fmt))
+        assert "tools" not in body_of(ChatRequest(USER, response_format=fmt))
 
 
 def test_n_and_verbosity_are_left_to_the_gateway() -> None:
@@ -495,7 +537,7 @@ def test_passthrough_sends_the_client_body_with_only_the_model_replaced() -> Non
         "stream": True,
     }
     source = SourceBody("anthropic.messages", client_body, {"anthropic-beta": "context-1m-2025-08-07"})
-    request = ChatRequest(USER, source=source, seed=7)  # the canonical fields are not used
+    request = ChatRequest(USER, source=source, seed=7, response_format=JSON_MODE)  # canonical fields: unused
     call = CODEC.encode(request, TARGET, stream=True)
     assert orjson.loads(call.body) == {**client_body, "model": "claude-sonnet-4-5-20250929"}
     assert call.headers == {"anthropic-beta": "context-1m-2025-08-07"} and call.stream

@@ -14,6 +14,7 @@ from app.domain import (
     Message,
     Passthrough,
     ReasoningPart,
+    ResponseFormat,
     SourceBody,
     StreamChunk,
     ToolCall,
@@ -180,6 +181,44 @@ def test_passthrough_keeps_the_answer_bytes() -> None:
     decoded = CODEC.decode(HttpAnswer(200, {"content-type": "application/json"}, raw), PASSTHROUGH, TARGET)
     assert decoded.passthrough == Passthrough("anthropic.messages", raw, "application/json")
     assert decoded.content == "hi" and decoded.usage == Usage(12, 6)
+
+
+JSON_MODE = ChatRequest(REQUEST.messages, response_format=ResponseFormat("json_object"))
+JSON_INPUT = {"city": "Paris", "celsius": 21, "tags": ["sunny", "warm"], "wind": None}
+JSON_USE = {"type": "tool_use", "id": "toolu_01D7FLrfh4GYq7yT1ULFeyMV", "name": "json_object", "input": JSON_INPUT}
+
+
+def test_json_mode_tool_call_is_the_answer() -> None:
+    decoded = _decode(_message([JSON_USE], "tool_use"), JSON_MODE)
+    assert decoded.content == '{"city":"Paris","celsius":21,"tags":["sunny","warm"],"wind":null}'
+    assert orjson.loads(decoded.content) == JSON_INPUT
+    assert (decoded.tool_calls, decoded.finish_reason, decoded.usage) == ((), "stop", Usage(12, 6))
+    empty = _decode(_message([{**JSON_USE, "input": {}}], "tool_use"), JSON_MODE)
+    assert (empty.content, empty.finish_reason) == ("{}", "stop")
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"), [("max_tokens", "length"), ("end_turn", "stop"), ("refusal", "content_filter")]
+)
+def test_json_mode_keeps_the_other_stop_reasons(stop_reason: str, finish: str) -> None:
+    assert _decode(_message([JSON_USE], stop_reason), JSON_MODE).finish_reason == finish
+
+
+def test_json_mode_tool_is_a_tool_call_when_the_request_did_not_ask_json_object() -> None:
+    for request in (REQUEST, PASSTHROUGH):
+        decoded = _decode(_message([JSON_USE], "tool_use"), request)
+        assert decoded.content == "" and decoded.finish_reason == "tool_calls"
+        assert [c.name for c in decoded.tool_calls] == ["json_object"]
+
+
+def test_json_mode_answer_from_the_fake() -> None:
+    """The fake (tests/fakes/anthropic_wire.py) answers a forced json_object tool with a tool_use."""
+    body = CODEC.encode(JSON_MODE, TARGET, stream=False).body
+    plan = resolve(Reply(text='{"ok": true}'), anthropic_wire.parse(orjson.loads(body)))
+    message = anthropic_wire.completion(plan)
+    assert [b["type"] for b in message["content"]] == ["tool_use"] and message["stop_reason"] == "tool_use"
+    decoded = _decode(message, JSON_MODE)
+    assert (decoded.content, decoded.finish_reason, decoded.tool_calls) == ('{"ok":true}', "stop", ())
 
 
 MALFORMED: list[tuple[str, bytes | object, type[UpstreamError]]] = [
@@ -428,3 +467,59 @@ def test_the_fakes_stream_decodes_through_the_sse_parser() -> None:
     assert "".join(c.delta for c in chunks) == "It is sunny."
     assert "".join(d.arguments for c in chunks for d in c.tool_calls) == '{"a":1}'
     assert decoder.finish().usage == Usage(2, plan.output_tokens + 2, cached_input_tokens=1, reasoning_tokens=2)
+
+
+# JSON mode (a forced json_object tool), streamed as the Messages API sends a forced tool call.
+JSON_STREAM = [
+    MESSAGE_START,
+    _start(0, {"type": "tool_use", "id": "toolu_01D7FLrfh4GYq7yT1ULFeyMV", "name": "json_object", "input": {}}),
+    PING,
+    _delta(0, {"type": "input_json_delta", "partial_json": ""}),
+    _delta(0, {"type": "input_json_delta", "partial_json": '{"city": "Pa'}),
+    _delta(0, {"type": "input_json_delta", "partial_json": 'ris", "celsius": 21}'}),
+    _stop(0),
+    _message_delta("tool_use", {"output_tokens": 18}),
+    MESSAGE_STOP,
+]
+
+
+def test_json_mode_stream_is_text() -> None:
+    decoder = CODEC.stream_decoder(JSON_MODE, TARGET)
+    per_event = [decoder.feed(event) for event in JSON_STREAM]
+    assert per_event[1] == []  # the tool_use's content_block_start: nothing
+    chunks = [chunk for chunks in per_event for chunk in chunks]
+    assert [c.delta for c in chunks] == ['{"city": "Pa', 'ris", "celsius": 21}']
+    assert all(not c.tool_calls and c.finish_reason is None for c in chunks)
+    assert orjson.loads("".join(c.delta for c in chunks)) == {"city": "Paris", "celsius": 21}
+    last = decoder.finish()
+    assert last.finish_reason == "stop" and last.usage is not None and last.usage.output_tokens == 18
+
+
+def test_json_mode_stream_cut_by_max_tokens_is_length() -> None:
+    events = [*JSON_STREAM[:5], _stop(0), _message_delta("max_tokens", {"output_tokens": 4}), MESSAGE_STOP]
+    chunks, decoder = _feed(events, JSON_MODE)
+    assert "".join(c.delta for c in chunks) == '{"city": "Pa' and decoder.finish().finish_reason == "length"
+
+
+def test_json_tool_stream_without_json_mode_is_a_tool_call() -> None:
+    for request in (REQUEST, PASSTHROUGH):
+        chunks, decoder = _feed(JSON_STREAM, request)
+        assert "".join(c.delta for c in chunks) == ""
+        assert "".join(d.arguments for c in chunks for d in c.tool_calls) == '{"city": "Paris", "celsius": 21}'
+        assert decoder.finish().finish_reason == "tool_calls"
+
+
+def test_json_mode_stream_from_the_fake() -> None:
+    body = orjson.loads(CODEC.encode(JSON_MODE, TARGET, stream=True).body)
+    parsed = anthropic_wire.parse(body)
+    plan = resolve(Reply(text='{"ok": true, "n": [1, 2, 3]}'), parsed)
+    wire = b"".join(e.data for e in anthropic_wire.stream_events(plan, parsed))
+    parser = SSEParser()
+    chunks, decoder = _feed(parser.feed(wire) + parser.close(), JSON_MODE)
+    assert orjson.loads("".join(c.delta for c in chunks)) == {"ok": True, "n": [1, 2, 3]}
+    assert not any(c.tool_calls for c in chunks) and decoder.finish().finish_reason == "stop"
+    # without the forced tool, the fake answers the scripted text as text
+    plain = anthropic_wire.parse({**body, "tool_choice": {"type": "auto"}})
+    assert anthropic_wire.completion(resolve(Reply(text='{"ok": true}'), plain))["content"] == [
+        {"type": "text", "text": '{"ok": true}'}
+    ]
