@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.errors import ConfigError
 from app.settings.catalogue import GatewayConfig, load_config
@@ -100,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1 or multiprocess_dir():  # workers share metrics through files (before any import)
         prepare_multiprocess_dir(Path(tempfile.gettempdir()) / f"switchyard-metrics-{os.getpid()}")
     # JSON logs; the request middleware logs every request, so uvicorn's access log is off
-    log_kwargs = {"log_config": uvicorn_log_config(settings.log_level), "access_log": False}
+    log_kwargs: dict[str, Any] = {"log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     if settings.workers > 1:
         uvicorn.run(
             "app.main:app",

@@ -161,7 +161,7 @@ class ObservabilityMiddleware:
         if log.isEnabledFor(logging.INFO):
             # makeRecord + handle: what ``log.info`` does minus the caller lookup (a stack walk per request)
             fields = self._fields(scope, ctx, status, seconds, outcome)
-            log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request", None, None, extra={"fields": fields}))
+            log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request", (), None, extra={"fields": fields}))
 
     def _fields(self, scope: Scope, ctx: RequestContext, status: int, seconds: float, outcome: str) -> dict[str, Any]:
         fields: dict[str, Any] = {

@@ -111,8 +111,8 @@ class Ledger:
     @property
     def total_usage(self) -> Usage:
         total = Usage()
-        for part in (*self.completions, *self.charges):
-            total = total + part.usage
+        for part in [*(c.usage for c in self.completions), *(c.usage for c in self.charges)]:
+            total = total + part
         return total
 
     @property

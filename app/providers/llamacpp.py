@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ class LlamaCppProvider:
         self._worker.submit(job)
         return job
 
-    async def _events(self, request: ChatRequest, target: ModelTarget) -> AsyncIterator[Event]:
+    async def _events(self, request: ChatRequest, target: ModelTarget) -> AsyncGenerator[Event, None]:
         """The job's events up to its end; the job is cancelled if the consumer stops early."""
         job = self._submit(request, target)
         try:

@@ -75,7 +75,7 @@ def _route_llama_logs() -> None:
     for module_name in ("llama_cpp.llama", "llama_cpp._internals", "llama_cpp.llama_chat_format"):
         module = __import__(module_name, fromlist=["suppress_stdout_stderr"])
         if hasattr(module, "suppress_stdout_stderr"):
-            module.suppress_stdout_stderr = _NoRedirect
+            module.suppress_stdout_stderr = _NoRedirect  # type: ignore[attr-defined]
     llama_cpp.llama_log_set(_llama_log, None)
 
 
@@ -268,7 +268,7 @@ class Worker:
                         prompt_tokens = llama.n_tokens  # the prompt is evaluated, the first token sampled
                     if job.cancel.is_set():
                         return "cancelled", None
-                    text, chunk_finish = from_llama_chunk(chunk)
+                    text, chunk_finish = from_llama_chunk(chunk)  # type: ignore[arg-type]
                     if text:
                         job.tokens += 1
                         self._emit(job, ("delta", text))

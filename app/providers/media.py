@@ -235,17 +235,6 @@ async def _follow(
     raise _refused(f"more than {limits.max_redirects} redirects", param)
 
 
-def _inside_chain(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 async def fetch_media(
     url: str, session: aiohttp.ClientSession, limits: MediaLimits = MediaLimits(), *, param: str | None = None
 ) -> tuple[bytes, str]:
@@ -270,8 +259,6 @@ async def fetch_media(
     except aiohttp.InvalidURL:
         raise _refused("not a valid URL", param) from None
     except (aiohttp.ClientError, OSError) as exc:
-        if _inside_chain(exc, _NotPublic):
-            raise _refused("not a public address", param) from None
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             raise _refused("the host name could not be resolved", param) from None
         raise _refused("the image could not be fetched", param) from None
@@ -351,19 +338,23 @@ async def _fetch_all(
 ) -> dict[str, tuple[bytes, str]]:
     """Fetch ``urls`` (url -> param), a few at a time, stopping once the request's images (``total`` bytes
     so far) pass ``max_total_bytes``."""
-    gate, spent = asyncio.Semaphore(limits.concurrency), [total]
+    gate, spent = asyncio.Semaphore(limits.concurrency), total
+
+    def too_much() -> InvalidRequestError:
+        limit = limits.max_total_bytes
+        return InvalidRequestError(f"the images are too large in total (limit {limit} bytes)", param="messages")
 
     async def one(url: str, param: str) -> tuple[bytes, str]:
+        nonlocal spent
         async with gate:
             data, media_type = await fetch_media(url, session, limits, param=param)
-        spent[0] += len(data)
-        if spent[0] > limits.max_total_bytes:
-            limit = limits.max_total_bytes
-            raise InvalidRequestError(f"the images are too large in total (limit {limit} bytes)", param="messages")
+        spent += len(data)
+        if spent > limits.max_total_bytes:
+            raise too_much()
         return data, media_type
 
     if total > limits.max_total_bytes:
-        raise InvalidRequestError(f"the images are too large in total (limit {limits.max_total_bytes} bytes)")
+        raise too_much()
     if not urls:
         return {}
     try:

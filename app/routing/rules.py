@@ -57,6 +57,13 @@ def _all(predicates: list[Predicate]) -> Predicate:
     return lambda f: all(p(f) for p in predicates)
 
 
+def _bound(limit: int, attribute: str, sign: int) -> Predicate:
+    """``feature >= limit`` (sign 1) or ``feature <= limit`` (sign -1)."""
+    if sign > 0:
+        return lambda f: getattr(f, attribute) >= limit
+    return lambda f: getattr(f, attribute) <= limit
+
+
 def compile_condition(
     spec: ConditionConfig, routing: RoutingConfig, registry: ConditionRegistry = EMPTY_REGISTRY
 ) -> Predicate:
@@ -81,7 +88,7 @@ def compile_condition(
     )
     for limit, attribute, sign in bounds:
         if limit is not None:
-            checks.append(lambda f, n=limit, a=attribute, s=sign: getattr(f, a) >= n if s > 0 else getattr(f, a) <= n)
+            checks.append(_bound(limit, attribute, sign))
     if spec.has_code is not None:
         want = spec.has_code
         checks.append(lambda f: f.code == want)

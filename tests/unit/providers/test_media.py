@@ -102,7 +102,7 @@ class FakeDNS:
         answers = self.table[host]
         if isinstance(answers, Exception):
             raise answers
-        infos = []
+        infos: list[tuple[object, ...]] = []
         for address in answers:
             if ":" in address:
                 infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
@@ -164,6 +164,7 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     hits: dict[str, int] = {}
+    released = asyncio.Event()  # lets the slow handler end at teardown
 
     async def png(request: web.Request) -> web.Response:
         hits[request.path] = hits.get(request.path, 0) + 1
@@ -197,7 +198,7 @@ async def server() -> AsyncIterator[Server]:
         raise web.HTTPFound("/png" if left == 0 else f"/chain/{left - 1}")
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await released.wait()
         return web.Response(body=PNG, content_type="image/png")
 
     async def missing(request: web.Request) -> web.Response:
@@ -223,6 +224,7 @@ async def server() -> AsyncIterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}", port, hits)
     finally:
+        released.set()
         await runner.cleanup()
 
 
