@@ -153,7 +153,7 @@ class CodecProvider:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
-        closer = getattr(self._media, "aclose", None)
+        closer = getattr(self._media, "close", None)
         if closer is not None:
             await closer()
 

@@ -220,6 +220,7 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
     first_tool = len(blocks) - len(calls)
     for index, block in enumerate(blocks):
         closing: list[dict[str, Any]] = []
+        start: dict[str, Any]
         if block["type"] == "thinking":
             start = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [{"type": "thinking_delta", "thinking": piece} for piece in split_chunks(block["thinking"])]
