@@ -11,6 +11,7 @@ from app.orchestration.breaker_sync import BreakerSync
 from app.orchestration.executor import Executor
 from app.orchestration.options import RunOptions
 from app.orchestration.result import Outcome
+from app.orchestration.streaming import StreamOpener, StreamSession
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
 from app.routing.router import resolve_mode, route
@@ -97,6 +98,13 @@ class Gateway:
     async def run(self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None) -> Outcome:
         """Execute a plan: fallbacks/hedging or a parallel strategy, within the request's deadline."""
         return await self.executor.execute(decision, request, options)
+
+    async def stream(
+        self, decision: RouteDecision, request: ChatRequest, timeout_s: float | None = None
+    ) -> StreamSession:
+        """Open a streamed plan: the same breakers, retries and fallbacks as ``run`` until a model has said
+        something, within the request's deadline (which also bounds the rest of the stream)."""
+        return await StreamOpener(self.executor).open(decision, request, timeout_s)
 
     async def aclose(self) -> None:
         if self.breaker_sync is not None:

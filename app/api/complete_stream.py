@@ -29,7 +29,7 @@ from app.domain import ChatRequest
 from app.errors import GatewayError, UpstreamStreamError
 from app.gateway import Gateway
 from app.observability.context import annotate
-from app.orchestration.streaming import StreamOpener, StreamSession
+from app.orchestration.streaming import StreamSession
 from app.routing.base import RouteDecision
 
 log = logging.getLogger("switchyard.complete")
@@ -41,7 +41,7 @@ async def open_complete_stream(
     gateway: Gateway, decision: RouteDecision, request: ChatRequest, timeout_s: float | None, route_for: RouteFor
 ) -> EventStream:
     """Open the stream (fallbacks until a first chunk) and encode it as ``/v1/complete`` events."""
-    session = await StreamOpener(gateway.executor).open(decision, request, timeout_s)
+    session = await gateway.stream(decision, request, timeout_s)
     annotate(model=session.model, provider=session.provider, fallbacks=len(session.failures))
     headers = {
         "x-switchyard-route": f"{decision.strategy}; model={session.model}",

@@ -32,7 +32,7 @@ from app.domain import StreamChunk
 from app.errors import GatewayError, InvalidRequestError, ModelNotFoundError, UpstreamStreamError
 from app.gateway import Gateway
 from app.observability.context import annotate, annotate_outcome
-from app.orchestration.streaming import StreamOpener, StreamSession
+from app.orchestration.streaming import StreamSession
 from app.routing.base import RouteDecision, RouteInput, Skipped
 from app.schemas.openai_request import DecodedChat, decode_chat, parse_json_object
 from app.schemas.openai_response import ChunkEncoder, completion_body, completion_id
@@ -149,7 +149,7 @@ async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
 
 
 async def _open(gateway: Gateway, decision: RouteDecision, chat: DecodedChat) -> EventStream:
-    session = await StreamOpener(gateway.executor).open(decision, chat.request)
+    session = await gateway.stream(decision, chat.request)
     annotate(model=session.model, provider=session.provider, fallbacks=len(session.failures))
     passthrough = bool(getattr(session, "passthrough", False))
     headers = switchyard_headers(
