@@ -86,6 +86,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn options for the connection limits and the graceful shutdown (see app/api/http_limits.py):
+    the limited httptools protocol (h11 with its head-size bound where httptools is missing), the keep-alive
+    timeout, and ``SWITCHYARD_DRAIN_S`` as the time streams in flight get after SIGTERM before they are ended."""
+    from importlib.util import find_spec
+
+    options: dict[str, Any] = {
+        "timeout_keep_alive": settings.keepalive_s,
+        "timeout_graceful_shutdown": settings.drain_s,
+    }
+    if find_spec("httptools") is not None:
+        from app.api.http_limits import PROTOCOL
+
+        options["http"] = PROTOCOL
+    else:
+        options |= {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
+    return options
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -102,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         prepare_multiprocess_dir(Path(tempfile.gettempdir()) / f"switchyard-metrics-{os.getpid()}")
     # JSON logs; the request middleware logs every request, so uvicorn's access log is off
     log_kwargs: dict[str, Any] = {"log_config": uvicorn_log_config(settings.log_level), "access_log": False}
+    log_kwargs.update(server_limits(settings))
     if settings.workers > 1:
         uvicorn.run(
             "app.main:app",

@@ -254,7 +254,7 @@ class Completion:
     upstream_model: str | None = None
     reasoning: tuple[ReasoningPart, ...] = ()
     refusal: str | None = None
-    logprobs: Any = None
+    logprobs: Any = None  # OpenAI's shape, whoever answered: {"content": [{token, logprob, bytes, top_logprobs}]}
     more_choices: tuple[Choice, ...] = ()  # choices 1..n-1 when n > 1
     passthrough: Passthrough | None = None
     dropped_params: tuple[str, ...] = ()  # droppable options the target could not honour (not sent)
@@ -289,6 +289,7 @@ class StreamChunk:
     refusal: str = ""
     logprobs: Any = None
     choice: int = 0
+    other_finishes: tuple[tuple[int, str], ...] = ()  # on the closing chunk with n > 1: (choice, finish) of 1..n-1
     raw: bytes | None = None
     raw_usage_only: bool = False
 

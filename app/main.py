@@ -8,7 +8,9 @@ from fastapi import FastAPI
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.fastapi_options import fastapi_options
-from app.api.routes import chat, complete, health, metrics, models, pipelines
+from app.api.host_guard import HostGuardMiddleware, HostPolicy
+from app.api.request_guard import InFlight, RequestGuardMiddleware
+from app.api.routes import chat, complete, health, messages, metrics, models, pipelines
 from app.api.routes import route as route_dry_run
 from app.lifespan import lifespan_for
 from app.observability.setup import install_observability
@@ -30,11 +32,14 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (complete, chat, models, health, metrics):
+    for module in (complete, chat, messages, models, health, metrics):
         app.include_router(module.router)
     app.include_router(pipelines.router)
     app.include_router(route_dry_run.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.in_flight = InFlight()  # the lifespan lets the last answers finish at shutdown
+    app.add_middleware(RequestGuardMiddleware, in_flight=app.state.in_flight)  # 500s, hang-ups, shutdown
+    app.add_middleware(HostGuardMiddleware, policy=HostPolicy.parse(settings.allowed_hosts))
     install_observability(app, settings)  # outermost: sees every answer, the body limit's 413 included
     return app
 

@@ -47,11 +47,17 @@ async def open_complete_stream(
         "x-switchyard-route": f"{decision.strategy}; model={session.model}",
         "x-switchyard-provider": session.provider,
     }
-    return EventStream(complete_events(session, route_for(decision, session.model).model_dump()), headers)
+    events = complete_events(session, route_for(decision, session.model).model_dump())
+    return EventStream(events, headers, error_event=error_event)
 
 
 def _event(kind: str, **fields: Any) -> bytes:
     return sse_event({"type": kind, **fields}, event=kind)
+
+
+def error_event(exc: GatewayError) -> bytes:
+    """The ``error`` event that ends a broken stream."""
+    return _event("error", error=error_object(exc))
 
 
 async def complete_events(session: StreamSession, route: dict[str, Any]) -> AsyncIterator[bytes]:

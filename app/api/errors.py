@@ -186,3 +186,71 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+# --- the Anthropic Messages API's error shape ---------------------------------------------------------------
+# ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's statuses and error types, for the
+# ``/v1/messages`` front-end (its routes convert every error through ``anthropic_error_response``).
+# ``switchyard`` beside it carries Switchyard's own type and details (ignored by Anthropic's clients).
+
+ANTHROPIC_ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_status(exc: GatewayError) -> int:
+    """Anthropic's status for an error: 503 (overloaded, unavailable, no model, capacity) is 529; other
+    5xx but 504 are 500 ``api_error``; 4xx Anthropic does not use (405, 422) are 400."""
+    status = exc.status_code
+    if status == 503:
+        return 529
+    if status >= 500:
+        return 504 if status == 504 else 500
+    if status in ANTHROPIC_ERROR_TYPES or status == 405:
+        return status
+    return 400
+
+
+def anthropic_error_body(exc: GatewayError) -> dict[str, Any]:
+    status = anthropic_status(exc)
+    details = dict(exc.details)
+    return {
+        "type": "error",
+        "error": {"type": ANTHROPIC_ERROR_TYPES.get(status, "invalid_request_error"), "message": exc.message},
+        "switchyard": {"type": exc.error_type, **details},
+    }
+
+
+def anthropic_error_response(exc: GatewayError) -> JSONResponse:
+    return JSONResponse(anthropic_error_body(exc), status_code=anthropic_status(exc), headers=exc.headers or None)
+
+
+def anthropic_error_event(exc: GatewayError) -> bytes:
+    """``event: error``: how a Messages stream reports a failure after it started (the anthropic SDKs
+    raise it); a stream that ends with it never ends with ``message_stop``."""
+    body = anthropic_error_body(exc)
+    return b"event: error\ndata: " + orjson.dumps({"type": "error", "error": body["error"]}) + b"\n\n"
+
+
+def as_gateway_error(exc: Exception) -> GatewayError:
+    """Any exception a route raised as a ``GatewayError`` (validation failures 400, HTTP errors by their
+    status, anything else a logged 500)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return invalid_request(exc.errors())
+    if isinstance(exc, StarletteHTTPException):
+        kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        kind = kinds.get(exc.status_code, "http_error")
+        return _HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return GatewayError("internal error")

@@ -8,6 +8,10 @@ its events are forwarded as they are produced, with no buffering.
 From the first byte of the request to the last event, the response watches for the client's disconnect
 and cancels the work at once (Starlette's ``StreamingResponse`` only notices when its next write fails,
 which may be long after the upstream started generating tokens nobody will read).
+
+When the server cancels the response (its graceful shutdown's drain period, ``SWITCHYARD_DRAIN_S``, is
+over), a stream that started ends with its protocol's error event (``EventStream.error_event``,
+``shutting_down``), never as if the answer were complete.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.errors import error_body, openai_error_event
+from app.api.request_guard import ShuttingDownError
 from app.errors import GatewayError
 from app.observability.context import annotate
 
@@ -41,10 +46,12 @@ def sse_event(data: Any, event: str | None = None) -> bytes:
 
 @dataclass
 class EventStream:
-    """What ``open`` produces: the events to send and extra response headers."""
+    """What ``open`` produces: the events to send, extra response headers, and how this protocol reports a
+    failure in the stream (used when the server ends the stream at shutdown)."""
 
     events: AsyncIterator[bytes]
     headers: Mapping[str, str] = field(default_factory=dict)
+    error_event: Callable[[GatewayError], bytes] = openai_error_event
 
 
 Opener = Callable[[], Awaitable[EventStream]]
@@ -61,25 +68,46 @@ class EventStreamResponse(Response):
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
         self.disconnected = False
+        self._stream: EventStream | None = None
+        self._started = self._finished = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         work = asyncio.create_task(self._serve(send))
         watcher = asyncio.create_task(self._watch(receive))
         try:
             await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not work.done():
-                self.disconnected = watcher.done()
-                work.cancel()
-            watcher.cancel()
-            await asyncio.gather(work, watcher, return_exceptions=True)
+        except asyncio.CancelledError:  # the server ends us (shutdown): say so in the stream, then go
+            await self._stop(work, watcher)
+            await self._end_cancelled(send)
+            raise
+        await self._stop(work, watcher)
         if self.disconnected:
-            log.info("client disconnected; stream cancelled")
+            log.debug("client disconnected; stream cancelled")
             annotate(error_type="client_disconnected")
             return
         work.result()  # re-raise a failure after the stream started: the server then aborts it
         if self.background is not None:
             await self.background()
+
+    async def _stop(self, work: asyncio.Task[None], watcher: asyncio.Task[None]) -> None:
+        if not work.done():
+            self.disconnected = watcher.done()
+            work.cancel()
+        watcher.cancel()
+        await asyncio.gather(work, watcher, return_exceptions=True)
+
+    async def _end_cancelled(self, send: Send) -> None:
+        """A stream that started and did not finish: its protocol's error event, then the end."""
+        if self._stream is None or not self._started or self._finished or self.disconnected:
+            return
+        error = ShuttingDownError("the gateway is shutting down; the stream was ended before the answer finished")
+        annotate(error_type=error.error_type)
+        try:
+            await send({"type": "http.response.body", "body": self._stream.error_event(error), "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._finished = True
+        except Exception:  # the connection is gone
+            pass
 
     @staticmethod
     async def _watch(receive: Receive) -> None:
@@ -96,14 +124,17 @@ class EventStreamResponse(Response):
             log.error("stream failed to open: %s", type(exc).__name__, exc_info=exc)
             await _send_json(send, 500, {"error": {"type": "internal_error", "message": "internal error"}}, {})
             return
+        self._stream = stream
         headers = list(self.raw_headers)
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in stream.headers.items()]
         events = stream.events
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
+            self._started = True
             async for data in events:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._finished = True
         finally:
             closer = getattr(events, "aclose", None)
             if closer is not None:

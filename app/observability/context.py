@@ -23,6 +23,7 @@ class RequestContext:
         "answer",
         "cost",
         "error_type",
+        "estimated",
         "fallbacks",
         "input_tokens",
         "log_prompts",
@@ -45,6 +46,7 @@ class RequestContext:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cost: float | None = None
+        self.estimated: bool | None = None  # the tokens and cost include the gateway's estimates
         self.fallbacks: int | None = None
         self.error_type: str | None = None
         self.stream: bool | None = None
@@ -71,8 +73,8 @@ def current_request_id() -> str | None:
 def annotate(**fields: Any) -> None:
     """Record facts about the current request, e.g. ``annotate(route="complexity", model="gpt-4o")``.
 
-    Known fields: route (strategy), model, provider, input_tokens, output_tokens, cost, fallbacks (count),
-    error_type, stream, ttft_ms, prompt, answer. ``prompt``/``answer`` are only logged when
+    Known fields: route (strategy), model, provider, input_tokens, output_tokens, cost, estimated (tokens
+    and cost include estimates), fallbacks (count), error_type, stream, ttft_ms, prompt, answer. ``prompt``/``answer`` are only logged when
     ``SWITCHYARD_LOG_PROMPTS`` is on; check ``prompts_wanted()`` before building them. Unknown names raise
     ``TypeError`` so that typos fail in tests rather than vanish.
     """
@@ -98,6 +100,7 @@ def annotate_outcome(outcome: Outcome, request: ChatRequest | None = None) -> No
     ctx.input_tokens = total.input_tokens
     ctx.output_tokens = total.output_tokens
     ctx.cost = outcome.total_cost
+    ctx.estimated = total.estimated or None
     ctx.fallbacks = len(outcome.failures)
     if ctx.log_prompts:
         if request is not None:

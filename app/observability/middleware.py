@@ -3,7 +3,8 @@
 For each HTTP request the middleware takes the id from ``x-request-id`` (when it is a sane token) or makes
 one, returns it in the response header, makes a ``RequestContext`` current (routes fill it with
 ``annotate``), and at the end counts the request by route strategy, status class and outcome, observes its
-latency and logs one line on the ``switchyard.access`` logger. Infrastructure paths (``/health``, ``/ready``,
+latency and logs one line on the ``switchyard.access`` logger. A request whose client went away before
+its answer ended is logged 499 (with what it used so far; ``estimated`` when the tokens are estimates). Infrastructure paths (``/health``, ``/ready``,
 ``/metrics``) are neither counted nor logged above DEBUG, so probes and scrapes do not drown the signal.
 """
 
@@ -65,6 +66,7 @@ def _on_shutdown(send: Send) -> Send:
 
 
 CLIENT_CLOSED = 499
+CLIENT_GONE = "client_disconnected"
 
 
 def outcome_of(status: int, ctx: RequestContext) -> str:
@@ -125,6 +127,9 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_wrapper)
+            if status == 0 or ctx.error_type == CLIENT_GONE:  # no answer, or a stream abandoned: the client left
+                status = CLIENT_CLOSED
+                ctx.error_type = ctx.error_type or CLIENT_GONE
         except BaseException as exc:
             cancelled = isinstance(exc, asyncio.CancelledError)
             if status < 400:  # the error escaped before (or after) the answer started
@@ -178,6 +183,8 @@ class ObservabilityMiddleware:
             "output_tokens": ctx.output_tokens,
             "cost": ctx.cost,
         }
+        if ctx.estimated:
+            fields["estimated"] = True
         if ctx.fallbacks:
             fields["fallbacks"] = ctx.fallbacks
         if ctx.stream is not None:

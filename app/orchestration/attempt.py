@@ -18,6 +18,7 @@ from app.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from app.observability.context import annotate
 from app.observability.metrics import record_retry, record_upstream_error
 from app.orchestration.breaker import BreakerBoard, CircuitOpenError, counts_as_failure
 from app.orchestration.deadline import Deadline
@@ -152,6 +153,13 @@ class ModelCaller:
             except asyncio.CancelledError:
                 breaker.release()
                 self._charge(ledger, entry, tokens, "cancelled")
+                # the request's record: what it spent so far (an outcome, if one comes, replaces it)
+                annotate(
+                    input_tokens=ledger.total_usage.input_tokens,
+                    output_tokens=ledger.total_usage.output_tokens,
+                    cost=ledger.total_cost,
+                    estimated=True,
+                )
                 raise
             except UpstreamError as exc:
                 record_upstream_error(target.name, target.provider, exc.error_type)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
 from app.errors import DeadlineExceededError, Failure, UpstreamError, UpstreamStreamError
+from app.observability.context import annotate
 from app.orchestration.breaker import counts_as_failure
 from app.orchestration.deadline import Deadline, request_timeout, within
 from app.orchestration.executor import Executor, unique
@@ -59,6 +60,7 @@ class StreamSession:
     deadline: Deadline | None = None  # the request's: it bounds the whole stream, not only its start
     passthrough: bool = False  # chunks carry the upstream's own event bytes (same-protocol pass-through)
     dropped_params: tuple[str, ...] = ()  # droppable options the model does not take (not sent)
+    prompt_tokens: int = 0  # the prompt's estimated tokens (charged, with the output so far, if the stream breaks)
 
     @property
     def model(self) -> str:
@@ -119,7 +121,22 @@ class StreamSession:
                 cause=exc.error_type,
             ) from exc
         finally:
+            if not self.finished:
+                self._charge_partial()
             await self.aclose()
+
+    def used(self) -> Usage:
+        """What the stream used: the upstream's usage once it finished, else an estimate (flagged)."""
+        if self.finished and self.usage is not None:
+            return self.usage
+        return Usage(self.prompt_tokens, (self.output_chars + 3) // 4, estimated=True)
+
+    def _charge_partial(self) -> None:
+        """A stream that broke, timed out or was abandoned is charged (on the request's record) for what it
+        used, estimated; the instrumented provider counts the same estimate in the metrics."""
+        used = self.used()
+        cost = self.entry.target.price.usage_cost(used)
+        annotate(input_tokens=used.input_tokens, output_tokens=used.output_tokens, cost=cost, estimated=True)
 
     async def _next(self, iterator: AsyncIterator[StreamChunk]) -> StreamChunk:
         """The next chunk, within what is left of the request's deadline."""
@@ -149,6 +166,8 @@ class StreamSession:
         if self.tools.started and self.finish_reason == "stop":
             self.finish_reason = "tool_calls"
         self.usage = chunk.usage or Usage()
+        if self.usage.estimated:
+            annotate(estimated=True)
 
     async def aclose(self) -> None:
         """Close the provider's stream (and with it the upstream response); idempotent."""
@@ -237,6 +256,7 @@ class StreamOpener:
             started=began,
             first_chunk_at=started.first_chunk_at,
             on_failure=lambda exc: breaker.record_failure() if counts_as_failure(exc) else None,
+            prompt_tokens=estimate_prompt_tokens(request),
         )
 
     async def _attempt(self, name: str, request: ChatRequest, deadline: Deadline, ledger: Ledger) -> _Started:

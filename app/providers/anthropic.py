@@ -35,6 +35,11 @@ from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, Mode
 from app.providers.errors import from_status, malformed
 
 ANTHROPIC_VERSION = "2023-06-01"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+# Messages fields that count_tokens does not take (it refuses unknown fields)
+NOT_COUNTED = frozenset(
+    {"max_tokens", "stream", "metadata", "stop_sequences", "temperature", "top_p", "top_k", "service_tier"}
+)
 REFUSAL_NOTE = "the model declined to answer"
 
 CAPABILITIES = Capabilities(
@@ -164,6 +169,29 @@ class AnthropicCodec:
                 body.pop("stream", None)
             return HttpCall(self.path, orjson.dumps(body), stream=stream, headers=dict(source.headers))
         return HttpCall(self.path, orjson.dumps(to_anthropic_body(request, target, stream=stream)), stream=stream)
+
+    def encode_count_tokens(self, request: ChatRequest, target: ModelTarget) -> HttpCall:
+        """The ``count_tokens`` call for ``request``: the client's Messages body as it is (only ``model``
+        replaced, the fields count_tokens does not take removed) for a pass-through request, else the
+        translated body; the client's protocol headers (``anthropic-beta``) go along."""
+        source = request.source
+        if source is not None and source.protocol == PROTOCOL:
+            body, headers = dict(source.body), dict(source.headers)
+        else:
+            body, headers = to_anthropic_body(request, target, stream=False), {}
+        body = {k: v for k, v in body.items() if k not in NOT_COUNTED}
+        body["model"] = target.upstream_model
+        return HttpCall(COUNT_TOKENS_PATH, orjson.dumps(body), headers=headers)
+
+    def decode_count_tokens(self, answer: HttpAnswer, target: ModelTarget) -> int:
+        """``input_tokens`` of a count_tokens answer; the typed error for an error answer or a malformed one."""
+        if not 200 <= answer.status < 300:
+            raise self.error(answer, target)
+        data = parse_json(answer.body, target.name, "the count_tokens answer")
+        count = data.get("input_tokens") if isinstance(data, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise malformed(KIND, target.name, "the count_tokens answer has no input_tokens count")
+        return count
 
     def decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget) -> Decoded:
         data = parse_json(answer.body, target.name, "the answer")

@@ -22,8 +22,8 @@ from app.settings.catalogue import ModelConfig
 
 @dataclass(frozen=True, slots=True)
 class ModelTarget:
-    """A catalogue model ready to call. ``timeout_s`` bounds the time to the first byte and every idle
-    gap between stream chunks, never the length of a healthy stream."""
+    """A catalogue model ready to call. ``timeout_s`` bounds the time to the first byte, ``idle_timeout_s``
+    every idle gap between chunks; neither bounds the length of a healthy stream."""
 
     name: str
     provider: str
@@ -31,6 +31,12 @@ class ModelTarget:
     timeout_s: float
     price: Price
     config: ModelConfig
+
+    @property
+    def idle_timeout_s(self) -> float:
+        """The longest gap between two chunks of an answer (``idle_timeout_s`` in the catalogue, else
+        ``timeout_s``)."""
+        return self.config.idle_timeout_s or self.timeout_s
 
 
 # --- what a codec says to the transport ------------------------------------------------------------------
@@ -190,7 +196,7 @@ FINISH_REASONS = {
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "refusal": "stop",  # as OpenAI reports a refusal: finish "stop" with the message's ``refusal`` set
     "STOP": "stop",
     "MAX_TOKENS": "length",
     "SAFETY": "content_filter",

@@ -179,8 +179,38 @@ def _choice(candidate: Any, position: int, model: str) -> Choice:
         finish_reason=finish_reason(candidate, bool(calls)),
         tool_calls=tuple(calls),
         reasoning=tuple(reasoning),
-        logprobs=candidate.get("logprobsResult"),
+        logprobs=openai_logprobs(candidate.get("logprobsResult")),
     )
+
+
+def _token_logprob(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+        return None
+    token = item["token"]
+    value = item.get("logProbability")
+    logprob = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+
+def openai_logprobs(result: Any) -> dict[str, Any] | None:
+    """Gemini's ``logprobsResult`` in the canonical (OpenAI) shape: ``{"content": [{token, logprob, bytes,
+    top_logprobs}], "refusal": None}``; None when there is none."""
+    if not isinstance(result, dict):
+        return None
+    chosen = result.get("chosenCandidates")
+    tops = result.get("topCandidates")
+    if not isinstance(chosen, list):
+        return None
+    content = []
+    for position, item in enumerate(chosen):
+        entry = _token_logprob(item)
+        if entry is None:
+            continue
+        top = tops[position] if isinstance(tops, list) and position < len(tops) else None
+        candidates = top.get("candidates") if isinstance(top, dict) else None
+        entry["top_logprobs"] = [t for t in map(_token_logprob, candidates or ()) if t is not None]
+        content.append(entry)
+    return {"content": content, "refusal": None}
 
 
 def blocked_error(payload: Mapping[str, Any], model: str) -> UpstreamError | None:

@@ -22,6 +22,7 @@ from app.providers.google_decode import (
     error_from_object,
     finish_reason,
     load_object,
+    openai_logprobs,
     read_call,
     read_parts,
     read_text,
@@ -73,7 +74,7 @@ class GeminiStreamDecoder:
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise malformed(KIND, self._model, "a candidate index is not a number")
         chunks: list[StreamChunk] = []
-        logprobs = candidate.get("logprobsResult")
+        logprobs = openai_logprobs(candidate.get("logprobsResult"))
         for part in read_parts(candidate, self._model):
             if "functionCall" in part:
                 call = read_call(part, self._model)
@@ -102,7 +103,8 @@ class GeminiStreamDecoder:
                 f"the {KIND} stream ended before a finish reason", provider=KIND, model=self._model
             )
         reason = finish_reason({"finishReason": self._finish[0]}, self._calls.get(0, 0) > 0)
-        return StreamChunk(finish_reason=reason, usage=self._usage)
+        others = tuple((i, f) for i in sorted(self._finish) if i != 0 and (f := self.finish_reason_of(i)) is not None)
+        return StreamChunk(finish_reason=reason, usage=self._usage, other_finishes=others)
 
     def finish_reason_of(self, choice: int) -> str | None:
         """The finish reason of candidate ``choice`` (``n > 1``; ``finish()`` carries choice 0's)."""

@@ -355,4 +355,6 @@ class OpenAIStreamDecoder:
             raise UpstreamStreamError(
                 "the upstream stream ended before the model finished", provider=self._provider, model=self._model
             )
-        return StreamChunk(finish_reason=finish, usage=self._usage, raw=self._done_raw if self._passthrough else None)
+        others = tuple(sorted((i, f) for i, f in self.finish_reasons.items() if i != 0))
+        raw = self._done_raw if self._passthrough else None
+        return StreamChunk(finish_reason=finish, usage=self._usage, raw=raw, other_finishes=others)

@@ -96,7 +96,7 @@ class CodecProvider:
         who = Who(self.kind, target.name)
         request, dropped = await self._prepare(request, target)
         call = self.codec.encode(request, target, stream=False)
-        answer = await self.transport.request(call, who, target.timeout_s)
+        answer = await self.transport.request(call, who, target.timeout_s, target.idle_timeout_s)
         decoded = self._decode(answer, request, target, who)
         usage = decoded.usage or estimate_usage(request, decoded.content)
         return Completion(
@@ -121,7 +121,7 @@ class CodecProvider:
         who = Who(self.kind, target.name)
         request, _ = await self._prepare(request, target)
         call = self.codec.encode(request, target, stream=True)
-        reply = await self.transport.open_stream(call, who, target.timeout_s)
+        reply = await self.transport.open_stream(call, who, target.timeout_s, target.idle_timeout_s)
         async with reply:
             if not 200 <= reply.status < 300 or reply.headers.get("content-type", "").startswith(JSON_TYPES):
                 # an error, or a server that ignored ``stream`` and answered one JSON body

@@ -178,21 +178,23 @@ class Transport:
         except Exception as exc:
             raise boundary_error(exc, who) from exc
 
-    async def request(self, call: HttpCall, who: Who, timeout_s: float) -> HttpAnswer:
-        """Send ``call`` and read the whole answer (any status)."""
+    async def request(self, call: HttpCall, who: Who, timeout_s: float, idle_s: float | None = None) -> HttpAnswer:
+        """Send ``call`` and read the whole answer (any status): ``timeout_s`` to its head, ``idle_s``
+        (default ``timeout_s``) between reads of its body."""
         response = await self._send(call, who, timeout_s)
         try:
-            body = await _read_body(response, who, timeout_s, self._max_body)
+            body = await _read_body(response, who, idle_s or timeout_s, self._max_body)
         except BaseException:
             response.close()
             raise
         response.release()
         return HttpAnswer(response.status, _lower(response.headers), body)
 
-    async def open_stream(self, call: HttpCall, who: Who, timeout_s: float) -> StreamReply:
-        """Send ``call`` and return the open response (status and headers read; the body not yet)."""
+    async def open_stream(self, call: HttpCall, who: Who, timeout_s: float, idle_s: float | None = None) -> StreamReply:
+        """Send ``call`` and return the open response (status and headers read within ``timeout_s``; the
+        body not yet: its reads wait at most ``idle_s``, default ``timeout_s``)."""
         response = await self._send(call, who, timeout_s)
-        return StreamReply(response, who, timeout_s, self._max_body, self._max_event)
+        return StreamReply(response, who, idle_s or timeout_s, self._max_body, self._max_event)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -1,28 +1,49 @@
-"""``POST /v1/complete``: the original service's request and response, extended."""
+"""``POST /v1/complete``: the original service's request and response, extended.
+
+Bad input is a 400 naming the field: numbers must be finite (the JSON body may say ``NaN`` or ``Infinity``,
+which Python's parser accepts), and text must be valid Unicode (a lone UTF-16 surrogate escape such as
+``"\ud800"`` cannot be sent to any model).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.domain import ChatRequest, Message
 from app.orchestration.options import HedgeOptions, RunOptions
 
 MAX_PROMPT_CHARS = 1_000_000
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _valid_unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "invalid_value", "the text holds a lone UTF-16 surrogate escape, which is not valid Unicode"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+"""A string that is valid Unicode (every text field of the request)."""
 
 
 class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=MAX_PROMPT_CHARS)
+    content: Text = Field(max_length=MAX_PROMPT_CHARS)
 
 
 class HedgeIn(BaseModel):
     """Hedging choices; ``delay_s`` overrides the configured delay and the observed p95."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     delay_s: float | None = Field(default=None, gt=0, le=600)
 
@@ -30,25 +51,25 @@ class HedgeIn(BaseModel):
 class CompleteRequest(BaseModel):
     """Either ``prompt`` or ``messages``; ``routing`` picks how the model is chosen."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    prompt: Text | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     messages: list[ChatMessageIn] | None = Field(default=None, min_length=1, max_length=1000)
-    system: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="System prompt.")
+    system: Text | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="System prompt.")
     routing: Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules"] = "auto"
-    model: str | None = Field(default=None, min_length=1, max_length=200)
-    task_type: str | None = Field(default=None, min_length=1, max_length=50)
+    model: Text | None = Field(default=None, min_length=1, max_length=200)
+    task_type: Text | None = Field(default=None, min_length=1, max_length=50)
     max_cost: float | None = Field(default=None, gt=0, description="USD budget for routing 'cost'.")
-    models: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    models: list[Text] | None = Field(default=None, min_length=1, max_length=16)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    stop: list[str] | None = Field(default=None, max_length=4)
-    metadata: dict[str, str] | None = Field(default=None, max_length=32)
+    stop: list[Text] | None = Field(default=None, max_length=4)
+    metadata: dict[Text, Text] | None = Field(default=None, max_length=32)
     strategy: Literal["race", "all", "consensus", "vote"] | None = Field(
         default=None, description="Parallel strategy (implies routing 'parallel'); default race."
     )
-    judge: str | None = Field(default=None, min_length=1, max_length=200, description="Judge of 'vote'.")
+    judge: Text | None = Field(default=None, min_length=1, max_length=200, description="Judge of 'vote'.")
     selector: Literal["agreement", "longest", "shortest", "cheapest"] | None = Field(
         default=None, description="How consensus (and a vote whose judge fails) picks the answer."
     )

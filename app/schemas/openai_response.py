@@ -170,6 +170,8 @@ class ChunkEncoder:
             out.append(self.body([self.choice(chunk.choice, delta or {}, logprobs=chunk.logprobs)]))
         if chunk.finish_reason is not None:
             out.append(self.body([self.choice(chunk.choice, {}, chunk.finish_reason)]))
+            for index, finish in chunk.other_finishes:  # n > 1: every other choice ends too
+                out.append(self.body([self.choice(index, {}, finish)]))
             if self.include_usage:
                 out.append(self.body([], chunk.usage or Usage()))
         return out

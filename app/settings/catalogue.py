@@ -55,7 +55,12 @@ class ModelConfig(_Strict):
     cost_per_1k_output: float | None = Field(default=None, ge=0)
     cost_per_1k_cached_input: float | None = Field(default=None, ge=0, description="Cache-read input tokens.")
     cost_per_1k_cache_write: float | None = Field(default=None, ge=0, description="Cache-write input tokens.")
-    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Time to the first byte of an answer (and idle gap, by default)."
+    )
+    idle_timeout_s: float | None = Field(
+        default=None, gt=0, le=3600, description="Longest gap between two stream chunks; default timeout_s."
+    )
     fallbacks: tuple[str, ...] = ()
     tier: int = Field(default=2, ge=1, le=5, description="Quality tier, 1 = basic ... 5 = frontier.")
     model_path: str | None = Field(default=None, description="GGUF file (llamacpp provider only).")

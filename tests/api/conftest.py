@@ -46,3 +46,6 @@ async def chat_client(chat_app: Any) -> AsyncIterator[openai.AsyncOpenAI]:
 async def chat_raw(chat_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=chat_app), base_url="http://gateway") as c:
         yield c
+
+
+from tests.api.messages_support import claude, messages_app, raw  # noqa: E402, F401  (the Messages front-end's fixtures)

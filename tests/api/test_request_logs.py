@@ -138,7 +138,7 @@ async def test_errors_are_logged_with_their_type_and_no_key(
     assert vendor.status_code >= 400
     invalid = await client.post("/v1/complete", json={"prompt": ""})
     assert invalid.status_code == 400
-    too_big = await client.post("/v1/complete", content=b"x" * (2 * 1024 * 1024))
+    too_big = await client.post("/v1/complete", content=b"x" * (33 * 1024 * 1024))
     assert too_big.status_code == 413
     lines = captured.access()
     assert len(lines) == 4

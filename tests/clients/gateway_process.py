@@ -66,8 +66,9 @@ def serve(config: Path, log_path: Path, env: Mapping[str, str], *, timeout: floa
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         log = log_path.open("wb")
+        command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config)],
+            [*command, "--config", str(config)],
             cwd=REPO,
             env={**base_env, **env},
             stdin=subprocess.DEVNULL,

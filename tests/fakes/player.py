@@ -1,4 +1,5 @@
-"""Plays one scripted reply over ASGI: delay, error body, JSON body or SSE stream (or a cut)."""
+"""Plays one scripted reply over ASGI: delay, error body, JSON body or SSE stream (or a cut), or one of the
+faults of ``tests.fakes.faults``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.faults import FaultPlayer
 from tests.fakes.scripts import ParsedRequest, Reply, WireError, resolve, retry_after_value
 
 POLL_S = 0.01
@@ -77,6 +79,10 @@ class ScriptedResponse(Response):
     async def _respond(self, send: Send) -> None:
         reply, wire = self.reply, self.wire
         error = self.error
+        if error is None and reply.is_fault:
+            if not await FaultPlayer(self.request, wire, self.parsed, reply).play(send):
+                self.on_disconnect()
+            return
         if error is None and reply.status != 200:
             error = wire.error(reply.status, reply.error_message)
         if error is not None:

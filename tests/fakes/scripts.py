@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 ToolCall = dict[str, Any]
 """One scripted tool call: ``{"name": str, "arguments": dict}``."""
@@ -29,6 +30,18 @@ class Reply:
     form, with a signature where the vendor signs it); ``refusal`` a refusal instead of the answer;
     ``cached_input_tokens``/``cache_write_tokens``/``reasoning_tokens`` are reported in the usage in the
     vendor's own fields.
+
+    Faults (``tests/integration/test_faults.py``), each replacing the normal answer:
+    ``raw_body`` is sent as the whole body with ``status`` and ``content_type`` (no vendor error body, no
+    added headers: a 429 then has no ``Retry-After``); ``truncate_body`` cuts the vendor's JSON answer to N
+    bytes (a complete HTTP body with a matching ``Content-Length``); ``body_transform`` rewrites the
+    vendor's JSON answer (``choices: []``, usage with strings, no usage...) before it is sent;
+    ``error_in_200`` answers HTTP 200 with the vendor's error body for that status; ``socket_fault``
+    misbehaves below HTTP (``non_http``: bytes that are not HTTP, then close; ``close``: close without an
+    answer; ``reset``: TCP reset without an answer; ``reset_mid_body``: the head and half the body, or for
+    a stream its first two content chunks, then a reset); ``endless`` streams content chunks forever (every ``chunk_delay_s``, at least 10 ms; a
+    non-streamed answer sends whitespace forever) until the client goes away; ``drip_s`` sends the answer
+    one byte every ``drip_s`` seconds after ``drip_after_chunks`` content chunks went out normally.
     """
 
     text: str | None = None
@@ -49,6 +62,28 @@ class Reply:
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    raw_body: bytes | None = None
+    content_type: str = "application/json"
+    truncate_body: int | None = None
+    body_transform: Callable[[dict[str, Any]], Any] | None = None
+    error_in_200: int | None = None
+    socket_fault: Literal["non_http", "close", "reset", "reset_mid_body"] | None = None
+    endless: bool = False
+    drip_s: float | None = None
+    drip_after_chunks: int = 0
+
+    @property
+    def is_fault(self) -> bool:
+        """Whether this reply replaces the normal answer with one of the faults above."""
+        return (
+            self.raw_body is not None
+            or self.truncate_body is not None
+            or self.body_transform is not None
+            or self.error_in_200 is not None
+            or self.socket_fault is not None
+            or self.endless
+            or self.drip_s is not None
+        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 from tests.fakes import anthropic_wire, gemini_wire, openai_wire
+from tests.fakes.faults import TRANSPORT_KEY
 from tests.fakes.player import ScriptedResponse
 from tests.fakes.scripts import ParsedRequest, Reply, WireError
 
@@ -60,6 +63,17 @@ class _QuietCuts(logging.Filter):
 
 _QUIET = _QuietCuts()
 logging.getLogger("uvicorn.error").addFilter(_QUIET)
+
+
+class _TransportH11(H11Protocol):
+    """uvicorn's h11 protocol, putting the connection's transport in each request's scope (for the socket
+    faults of ``tests.fakes.faults``). The request's task has not run yet when ``data_received`` returns."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None:
+            cycle.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
 
 
 class FakeUpstream:
@@ -254,7 +268,7 @@ class FakeUpstream:
             log_config=None,
             access_log=False,
             lifespan="off",
-            http="h11",
+            http=_TransportH11,
             loop="asyncio",
             timeout_graceful_shutdown=1,
         )

@@ -138,7 +138,9 @@ async def test_streamed_parallel_tool_calls_reassemble(
     args = {"city": "São Paulo", "units": "metric", "detail": ["hourly", "wind"], "note": 'say "hi"'}
     _script_calls(upstream, model, {"name": "get_weather", "arguments": args}, {"name": "get_time", "arguments": {}})
     raw: list[Any] = []
-    async with client.chat.completions.stream(model=model, messages=ASK, tools=[WEATHER, TIME]) as stream:
+    # the openai SDK's stream helper (2.x) only takes strict tools; strict reaches every vendor's tools
+    tools = [{"type": "function", "function": {**t["function"], "strict": True}} for t in (WEATHER, TIME)]
+    async with client.chat.completions.stream(model=model, messages=ASK, tools=tools) as stream:  # type: ignore[arg-type]
         async for event in stream:
             if event.type == "chunk":
                 raw.append(event.chunk)

@@ -605,3 +605,44 @@ def test_error_messages_keep_the_reason_but_not_secrets_or_hosts() -> None:
     )
     html = CODEC.error(HttpAnswer(502, {}, b"<html>nginx at 10.0.0.7</html>"), TARGET)
     assert "10.0.0.7" not in html.message and "502" in html.message
+
+
+# --- count_tokens --------------------------------------------------------------------------------------------
+
+
+def test_count_tokens_call_passes_the_clients_body() -> None:
+    client = {"model": "mine", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}], "x": 1}
+    request = ChatRequest(
+        messages=(Message("user", "hi"),), source=SourceBody("anthropic.messages", client, {"anthropic-beta": "b"})
+    )
+    call = CODEC.encode_count_tokens(request, TARGET)
+    assert call.path == "/v1/messages/count_tokens" and not call.stream
+    assert orjson.loads(call.body) == {"model": TARGET.upstream_model, "messages": client["messages"], "x": 1}
+    assert call.headers == {"anthropic-beta": "b"}
+    translated = orjson.loads(CODEC.encode_count_tokens(ChatRequest(messages=(Message("user", "hi"),)), TARGET).body)
+    assert translated == {
+        "model": TARGET.upstream_model,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"input_tokens": 42}', 42),
+        (200, b'{"input_tokens": "many"}', UpstreamServerError),
+        (200, b"not json", UpstreamServerError),
+        (
+            529,
+            b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}',
+            UpstreamUnavailableError,
+        ),
+    ],
+)
+def test_count_tokens_answer(status: int, body: bytes, expected: Any) -> None:
+    answer = HttpAnswer(status, {"content-type": "application/json"}, body)
+    if isinstance(expected, int):
+        assert CODEC.decode_count_tokens(answer, TARGET) == expected
+    else:
+        with pytest.raises(expected):
+            CODEC.decode_count_tokens(answer, TARGET)

@@ -137,7 +137,7 @@ def test_thinking_tool_use_and_cache_usage() -> None:
         ("model_context_window_exceeded", "length"),
         ("tool_use", "tool_calls"),
         ("pause_turn", "stop"),
-        ("refusal", "content_filter"),
+        ("refusal", "stop"),  # a refusal is finish "stop" with the refusal set, as OpenAI reports it
     ],
 )
 def test_stop_reasons(stop_reason: str, finish: str) -> None:
@@ -149,7 +149,7 @@ def test_refusal_moves_the_text_to_refusal() -> None:
     assert (decoded.content, decoded.refusal, decoded.finish_reason) == (
         "",
         "I can't help with that.",
-        "content_filter",
+        "stop",
     )
     assert _decode(_message([], "refusal")).refusal == REFUSAL_NOTE
 
@@ -198,7 +198,7 @@ def test_json_mode_tool_call_is_the_answer() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stop_reason", "finish"), [("max_tokens", "length"), ("end_turn", "stop"), ("refusal", "content_filter")]
+    ("stop_reason", "finish"), [("max_tokens", "length"), ("end_turn", "stop"), ("refusal", "stop")]
 )
 def test_json_mode_keeps_the_other_stop_reasons(stop_reason: str, finish: str) -> None:
     assert _decode(_message([JSON_USE], stop_reason), JSON_MODE).finish_reason == finish

@@ -483,10 +483,20 @@ def test_decode_thoughts_and_signed_function_calls() -> None:
 def test_decode_candidates_in_index_order_with_logprobs_and_cache() -> None:
     decoded = _decode(TWO_CANDIDATES)
     assert (decoded.content, decoded.finish_reason) == ("Hello world", "stop")
-    assert decoded.logprobs == TWO_CANDIDATES["candidates"][1]["logprobsResult"]
+    assert decoded.logprobs == {  # in OpenAI's shape, which clients read
+        "content": [
+            {
+                "token": "Hello",
+                "logprob": -0.1,
+                "bytes": list(b"Hello"),
+                "top_logprobs": [{"token": "Hello", "logprob": -0.1, "bytes": list(b"Hello")}],
+            }
+        ],
+        "refusal": None,
+    }
     (other,) = decoded.more_choices
     assert (other.index, other.content, other.finish_reason) == (1, "Second", "length")
-    assert other.logprobs["chosenCandidates"][0]["token"] == "Second"
+    assert other.logprobs["content"][0]["token"] == "Second" and other.logprobs["content"][0]["top_logprobs"] == []
     assert decoded.usage == Usage(input_tokens=1200, output_tokens=4, cached_input_tokens=1024)
 
 
@@ -725,11 +735,15 @@ def test_stream_two_candidates_and_logprobs() -> None:
     ]
     decoder = CODEC.stream_decoder(_request(n=2), TARGET)
     chunks = [c for e in events[:2] for c in decoder.feed(_event(e))]
-    assert [(c.choice, c.delta, c.logprobs) for c in chunks] == [(0, "A", logprobs), (1, "B", None)]
+    converted = {"content": [{"token": "A", "logprob": -0.2, "bytes": [65], "top_logprobs": []}], "refusal": None}
+    assert [(c.choice, c.delta, c.logprobs) for c in chunks] == [(0, "A", converted), (1, "B", None)]
     assert not decoder.done  # candidate 1 has not finished yet
     list(decoder.feed(_event(events[2])))
     assert decoder.done
-    assert decoder.finish() == StreamChunk(finish_reason="stop", usage=Usage(input_tokens=2, output_tokens=2))
+    closing = StreamChunk(
+        finish_reason="stop", usage=Usage(input_tokens=2, output_tokens=2), other_finishes=((1, "length"),)
+    )
+    assert decoder.finish() == closing  # candidate 1 ends on the same closing chunk
     assert decoder.finish_reason_of(1) == "length"  # type: ignore[attr-defined]
 
 
@@ -900,7 +914,7 @@ def test_codec_reads_the_fake_gemini(tool_calls: list[dict[str, Any]] | None) ->
     )
     assert decoded.finish_reason == ("tool_calls" if tool_calls else "stop")
     assert len(decoded.more_choices) == 1 and decoded.more_choices[0].content == "Hello there"
-    assert decoded.logprobs["chosenCandidates"][0]["token"] == "Hello "
+    assert decoded.logprobs["content"][0]["token"] == "Hello "
     usage = Usage(input_tokens=3, output_tokens=2 * plan.output_tokens + 4, cached_input_tokens=1, reasoning_tokens=4)
     assert decoded.usage == usage
     if tool_calls:
@@ -916,4 +930,5 @@ def test_codec_reads_the_fake_gemini(tool_calls: list[dict[str, Any]] | None) ->
     assert "".join(c.delta for c in first) == "Hello there"
     calls = [d for c in first for d in c.tool_calls]
     assert [d.name for d in calls] == [c["name"] for c in tool_calls or []]
-    assert decoder.finish() == StreamChunk(finish_reason=decoded.finish_reason, usage=usage)
+    others = tuple((c.index, c.finish_reason) for c in decoded.more_choices)
+    assert decoder.finish() == StreamChunk(finish_reason=decoded.finish_reason, usage=usage, other_finishes=others)

@@ -1,0 +1,181 @@
+"""The life of one request's task: unexpected errors, clients that hang up, and the server shutting down.
+
+- **An exception no handler turned into an answer** is logged once (with the request id and its traceback)
+  and answered 500 ``internal_error`` in the gateway's JSON shape; the server never sees it, so the client's
+  keep-alive connection stays usable (Starlette's last-resort handler re-raises, and uvicorn then logs it a
+  second time without the request id and drops the connection).
+- **A client that disconnects** before its answer started cancels the handler at once, and with it the
+  upstream call (a non-streamed request otherwise runs to its end for nobody). The request is logged 499
+  with the tokens and cost spent so far (orchestration charges a cancelled call its estimated prompt
+  tokens, flagged ``estimated``). Once a stream has started, its response watches the client itself
+  (``app.api.sse``): it reads the disconnect through this guard.
+- **The server's graceful-shutdown timeout** (``SWITCHYARD_DRAIN_S``) cancels what still runs: a request whose
+  answer has not started gets 503 ``shutting_down`` (``Connection: close``); a stream ends with its
+  protocol's error event (``app.api.sse``).
+
+The guard starts one watcher task per request, once the request body has been read (a handler still
+reading its body sees a disconnect itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import error_body
+from app.errors import GatewayError
+from app.observability.context import annotate
+
+log = logging.getLogger("switchyard.errors")
+
+
+class ShuttingDownError(GatewayError):
+    """The server is shutting down and its drain period is over."""
+
+    status_code = 503
+    error_type = "shutting_down"
+
+
+def _json_answer(error: GatewayError, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[Message, Message]:
+    body = orjson.dumps(error_body(error))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
+    start = {"type": "http.response.start", "status": error.status_code, "headers": headers}
+    return start, {"type": "http.response.body", "body": body, "more_body": False}
+
+
+class InFlight:
+    """The requests this app is serving, so that shutdown can let the ones the server just cancelled finish
+    their last answer (an error event, a 503) and their log line before the process exits."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """True once no request is in flight; False if some still are after ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class _Request:
+    """One request's state as the guard sees it."""
+
+    __slots__ = ("complete", "disconnected", "hung_up", "receive", "send_", "started", "task", "watcher")
+
+    def __init__(self, receive: Receive, send: Send, task: asyncio.Task[Any]) -> None:
+        self.receive, self.send_, self.task = receive, send, task
+        self.started = self.complete = self.hung_up = False
+        self.disconnected = asyncio.Event()
+        self.watcher: asyncio.Task[None] | None = None
+
+    async def app_receive(self) -> Message:
+        if self.watcher is not None:  # the body was read: the watcher owns ``receive`` now
+            await self.disconnected.wait()
+            return {"type": "http.disconnect"}
+        message = await self.receive()
+        kind = message["type"]
+        if kind == "http.disconnect":
+            self.disconnected.set()
+        elif kind == "http.request" and not message.get("more_body", False):
+            self.watcher = asyncio.ensure_future(self._watch())
+        return message
+
+    async def app_send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
+        await self.send_(message)
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected.set()
+        if not self.started and not self.complete:
+            self.hung_up = True
+            self.task.cancel()
+
+    async def stop(self) -> None:
+        watcher = self.watcher
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+
+
+class RequestGuardMiddleware:
+    """See the module docstring. Sits inside the observability middleware (the request id is bound)."""
+
+    def __init__(self, app: ASGIApp, in_flight: InFlight | None = None) -> None:
+        self.app = app
+        self.in_flight = in_flight or InFlight()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.in_flight.enter()
+        try:
+            await self._guard(scope, receive, send)
+        finally:
+            self.in_flight.leave()
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        request = _Request(receive, send, task)
+        try:
+            await self.app(scope, request.app_receive, request.app_send)
+        except asyncio.CancelledError:
+            if request.hung_up:
+                task.uncancel()
+                annotate(error_type="client_disconnected")
+                log.debug("client disconnected before its answer; request cancelled")
+                return
+            # the server cancelled us: its graceful shutdown's drain period is over (a stream has sent its
+            # error event already; an answer cut mid-way is closed by the server)
+            task.uncancel()
+            annotate(error_type="shutting_down")
+            if not request.started:
+                await self._answer(request, ShuttingDownError("the gateway is shutting down"), close=True)
+        except Exception as exc:
+            log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
+            annotate(error_type="internal_error")
+            if not request.started:
+                await self._answer(request, GatewayError("internal error"))
+            # else: the answer is cut; returning without completing it makes the server close the connection
+        else:
+            if request.hung_up and task.cancelling():  # the handler swallowed our cancellation
+                task.uncancel()
+        finally:
+            await request.stop()
+
+    @staticmethod
+    async def _answer(request: _Request, error: GatewayError, *, close: bool = False) -> None:
+        start, body = _json_answer(error, ((b"connection", b"close"),) if close else ())
+        try:
+            await request.app_send(start)
+            await request.app_send(body)
+        except Exception:  # the client is gone
+            pass
