@@ -1,4 +1,4 @@
-"""``switchyard serve | check-config | models``."""
+"""``switchyard serve | check-config | models | keys``."""
 
 from __future__ import annotations
 
@@ -111,6 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if _load(settings) is None:
         return 1
+    from app.governance.master import startup_problem
+
+    if (problem := startup_problem(settings)) is not None:  # no master key on a non-loopback host
+        print(f"switchyard: {problem}", file=sys.stderr)
+        return 1
     os.environ["SWITCHYARD_CONFIG"] = str(settings.config)  # workers re-create the app from the environment
     os.environ.setdefault("SWITCHYARD_GC_FREEZE", "true")  # see app/gc_tuning.py
     settings = settings.model_copy(update={"gc_freeze": Settings().gc_freeze})
@@ -160,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         command.add_argument("--config", help="gateway YAML (env SWITCHYARD_CONFIG)")
         command.set_defaults(func=func)
+    from app.governance.cli import add_keys_parser
+
+    add_keys_parser(sub)  # switchyard keys create|list|show|update|revoke
     return parser
 
 

@@ -13,6 +13,12 @@ GatewayError (500 internal_error)
 │       ├── BudgetExceededError (422 budget_exceeded)
 │       └── MissingVariableError (422 missing_variable)
 ├── ConfigError (500 config_error)                       never sent to clients at run time
+├── AuthenticationError (401 authentication_error)       missing, unknown, revoked or expired key
+├── KeyBudgetExceededError (402 key_budget_exceeded)     the key's budget for the period is spent
+├── PermissionDeniedError (403 permission_denied)        a model or route outside the key's rights
+├── KeyNotFoundError (404 key_not_found)                 no virtual key with that id
+├── RateLimitExceededError (429 rate_limit_exceeded, Retry-After)  rpm, tpm, max_parallel, failed logins
+├── StateUnavailableError (503 state_unavailable)        the key store cannot be reached (unknown key)
 ├── NoModelAvailableError (503 no_model_available)
 ├── CapacityError (503 capacity_exceeded, Retry-After)   a local queue is full
 ├── DeadlineExceededError (504 deadline_exceeded)        the request's overall deadline passed
@@ -109,6 +115,54 @@ class _RetryAfterMixin:
         if self.retry_after is None:
             return {}
         return {"Retry-After": str(max(1, round(self.retry_after)))}
+
+
+class AuthenticationError(GatewayError):
+    """No key, or a key that is unknown, revoked or expired (never says which key)."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class KeyBudgetExceededError(GatewayError):
+    """The virtual key's budget for its period is spent (or held by its requests in flight)."""
+
+    status_code = 402
+    error_type = "key_budget_exceeded"
+
+
+class PermissionDeniedError(GatewayError):
+    """The key may not do this: a model outside its ``models``, or a management call without the master key."""
+
+    status_code = 403
+    error_type = "permission_denied"
+
+
+class KeyNotFoundError(GatewayError):
+    status_code = 404
+    error_type = "key_not_found"
+
+
+class RateLimitExceededError(_RetryAfterMixin, GatewayError):
+    """A key's rpm, tpm or max_parallel limit, or too many failed authentications from one address."""
+
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class StateUnavailableError(_RetryAfterMixin, GatewayError):
+    """The shared state store is unreachable and the key is not known from before."""
+
+    status_code = 503
+    error_type = "state_unavailable"
+
+    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class CapacityError(_RetryAfterMixin, GatewayError):

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.domain import ChatRequest
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, NoModelAvailableError, PermissionDeniedError
+from app.governance.context import current_principal
+from app.governance.service import Governance
 from app.orchestration.breaker_sync import BreakerSync
 from app.orchestration.executor import Executor
 from app.orchestration.options import RunOptions
@@ -31,6 +33,7 @@ class Gateway:
     conditions: ConditionRegistry = EMPTY_REGISTRY  # rule conditions registered from Python
     breaker_sync: BreakerSync | None = None  # breaker transitions shared through Redis (SWITCHYARD_REDIS_URL)
     rules: tuple[Rule, ...] = ()  # the routing rules, compiled once
+    governance: Governance | None = None  # keys, limits and budgets (when a master key is configured)
 
     @classmethod
     def build(
@@ -39,12 +42,15 @@ class Gateway:
         config = load_config(settings.config)
         rules = compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails here
         registry = ProviderRegistry.build(config, env)
-        executor = Executor(registry, config.orchestration)
+        governance = Governance.from_settings(settings, config.orchestration, registry.names())
+        executor = Executor(registry, config.orchestration, meter=governance)
         sync = BreakerSync(settings.redis_url, executor.breakers, registry.names()) if settings.redis_url else None
-        return cls(settings, config, registry, executor, conditions, sync, rules)
+        return cls(settings, config, registry, executor, conditions, sync, rules, governance)
 
     async def start(self) -> None:
-        """Start background work (breaker sharing through Redis, when configured)."""
+        """Start background work (breaker sharing through Redis, when configured) and the key store."""
+        if self.governance is not None:
+            await self.governance.start()
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
 
@@ -52,13 +58,19 @@ class Gateway:
         """The parameters of ``request`` that model ``name`` cannot honour."""
         return self.registry.cannot_serve(name, request, stream=stream)
 
-    def catalogue(self, request: ChatRequest | None = None, *, stream: bool = False) -> CatalogueView:
+    def catalogue(
+        self, request: ChatRequest | None = None, *, stream: bool = False, for_key: bool = True
+    ) -> CatalogueView:
         """What routing may know of each model, availability included: a model that cannot honour a
-        parameter of ``request`` is unavailable for it, and the reason names the parameter."""
+        parameter of ``request`` is unavailable for it, and the reason names the parameter; so is a model
+        outside the ``models`` of the request's key (unless ``for_key`` is false)."""
+        principal = current_principal() if for_key else None
         view: dict[str, ModelInfo] = {}
         for entry in self.registry.entries():
             target = entry.target
             reason = entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name)
+            if reason is None and principal is not None and not principal.permits(target.name):
+                reason = "not allowed for this key"
             if reason is None and request is not None:
                 missing = self.cannot_serve(target.name, request, stream=stream)
                 if missing:
@@ -76,8 +88,13 @@ class Gateway:
 
     def plan(self, inp: RouteInput) -> RouteDecision:
         """Route ``inp``. A model the client named that cannot honour one of its parameters is a 400
-        naming the parameter and the provider, before any call; under routing such models are skipped."""
+        naming the parameter and the provider, before any call; under routing such models are skipped.
+        Models outside the request's key's ``models`` are skipped too; one the client named is a 403, and
+        so is a plan that only such models could serve."""
+        principal = current_principal()
         for name in self._named_models(inp):
+            if principal is not None and not principal.permits(name):
+                raise PermissionDeniedError(f"model {name} is not allowed for this key", model=name, param="model")
             missing = self.cannot_serve(name, inp.request, stream=inp.stream)
             if missing:
                 provider = self.registry.entry(name).target.provider
@@ -88,7 +105,17 @@ class Gateway:
                     model=name,
                 )
         catalogue = self.catalogue(inp.request, stream=inp.stream)
-        return route(inp, catalogue, self.config.routing, self.conditions, self.rules)
+        try:
+            return route(inp, catalogue, self.config.routing, self.conditions, self.rules)
+        except NoModelAvailableError:
+            if principal is None or not principal.restricted:
+                raise
+            unrestricted = self.catalogue(inp.request, stream=inp.stream, for_key=False)
+            try:
+                route(inp, unrestricted, self.config.routing, self.conditions, self.rules)
+            except NoModelAvailableError:
+                raise  # nothing could serve it, with or without the key's restriction
+            raise PermissionDeniedError("no model this key may use can serve this request") from None
 
     def _named_models(self, inp: RouteInput) -> tuple[str, ...]:
         if resolve_mode(inp) == "specific" and inp.model and inp.model in self.registry:
@@ -109,4 +136,6 @@ class Gateway:
     async def aclose(self) -> None:
         if self.breaker_sync is not None:
             await self.breaker_sync.aclose()
+        if self.governance is not None:
+            await self.governance.aclose()
         await self.registry.aclose()

@@ -11,7 +11,9 @@ from app.api.fastapi_options import fastapi_options
 from app.api.host_guard import HostGuardMiddleware, HostPolicy
 from app.api.request_guard import InFlight, RequestGuardMiddleware
 from app.api.routes import chat, complete, health, messages, metrics, models, pipelines
+from app.api.routes import keys as key_management
 from app.api.routes import route as route_dry_run
+from app.governance.middleware import GovernanceMiddleware
 from app.lifespan import lifespan_for
 from app.observability.setup import install_observability
 from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry
@@ -36,7 +38,9 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
         app.include_router(module.router)
     app.include_router(pipelines.router)
     app.include_router(route_dry_run.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(key_management.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(GovernanceMiddleware)  # keys, limits, budgets (when a master key is set)
     app.state.in_flight = InFlight()  # the lifespan lets the last answers finish at shutdown
     app.add_middleware(RequestGuardMiddleware, in_flight=app.state.in_flight)  # 500s, hang-ups, shutdown
     app.add_middleware(HostGuardMiddleware, policy=HostPolicy.parse(settings.allowed_hosts))

@@ -1,26 +1,43 @@
-"""Pure-ASGI guard that refuses request bodies over a size limit with 413 (checked as bytes arrive)."""
+"""Pure-ASGI guard that refuses request bodies over a size limit with 413 (checked as bytes arrive), and
+bodies that take longer than ``timeout_s`` to arrive with 408 (a client trickling its upload holds a
+connection and a task as long as it likes otherwise).
+
+Both answers say ``Connection: close``: the rest of the body is not read, so the server closes the
+connection rather than read (and discard) an upload of any size before the next request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CLOSE = {"connection": "close"}
 
 
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` so that frameworks re-raise it as an HTTP error, not a parse error."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body exceeds {max_bytes} bytes")
+        super().__init__(413, f"request body exceeds {max_bytes} bytes", headers=CLOSE)
+
+
+class BodyTimeout(HTTPException):
+    """Raised from ``receive`` when the body did not arrive in time."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {timeout_s:g}s", headers=CLOSE)
 
 
 class BodyLimitMiddleware:
-    """413 when ``Content-Length`` or the bytes actually received exceed ``max_bytes``."""
+    """413 when ``Content-Length`` or the bytes actually received exceed ``max_bytes``; 408 when the whole
+    body took longer than ``timeout_s`` (None: no bound)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,14 +54,25 @@ class BodyLimitMiddleware:
                     return
         received = 0
         started = False
+        body_done = False
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or deadline is None:
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    raise BodyTimeout(self.timeout_s or 0.0) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -75,6 +103,7 @@ class BodyLimitMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
                 ],
             }
         )

@@ -69,8 +69,8 @@ async def complete_events(session: StreamSession, route: dict[str, Any]) -> Asyn
             if chunk.delta:
                 yield _event("delta", content=chunk.delta)
     except GatewayError as exc:
-        log.warning("stream from %s broke after content was sent: %s", session.model, exc.error_type)
-        annotate(error_type=exc.error_type)
+        log.debug("stream from %s broke after content was sent: %s", session.model, exc.error_type)
+        annotate(error_type=exc.error_type, error_message=exc.message)  # logged once, with the request
         yield _event("error", error=error_object(exc))
         return
     except Exception as exc:

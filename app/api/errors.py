@@ -160,6 +160,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(invalid_request(exc.errors()))
 
 
+HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large"}
+
+
 class _HTTPError(GatewayError):
     def __init__(self, status: int, error_type: str, message: str, headers: Mapping[str, str] | None) -> None:
         super().__init__(message)
@@ -172,7 +175,7 @@ class _HTTPError(GatewayError):
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kind = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+    kind = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
     return error_response(_HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None)))
 
 
@@ -249,8 +252,7 @@ def as_gateway_error(exc: Exception) -> GatewayError:
     if isinstance(exc, RequestValidationError):
         return invalid_request(exc.errors())
     if isinstance(exc, StarletteHTTPException):
-        kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-        kind = kinds.get(exc.status_code, "http_error")
+        kind = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
         return _HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
     log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
     return GatewayError("internal error")

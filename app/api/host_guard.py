@@ -16,6 +16,7 @@ A refused request gets 421 ``misdirected_request`` in the gateway's JSON error s
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def _hostname(value: str) -> str:
     return value.rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """A loopback IP address, or ``localhost`` / ``*.localhost``."""
     if host in LOOPBACK_NAMES or host.endswith(".localhost"):
@@ -63,6 +65,7 @@ class HostPolicy:
         return any(n.startswith("*.") and host.endswith(n[1:]) for n in self.names)
 
 
+@functools.lru_cache(maxsize=1024)  # a few local addresses and Host values repeat on every request
 def _is_loopback_ip(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)

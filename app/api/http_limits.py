@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.api.request_guard import SHUTTING_DOWN
 from app.settings.settings import Settings
 
 PROTOCOL = "app.api.http_limits:LimitedHttpToolsProtocol"
@@ -126,7 +127,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._idle.add(self)
 
     def shutdown(self) -> None:
+        """The server's graceful shutdown begins: requests in flight are marked, so that the cancellation at
+        the end of the drain period is answered as such (``app.api.request_guard``)."""
         self._idle.discard(self)
+        cycles = [self.cycle, *(cycle for cycle, _ in self.pipeline)]
+        for cycle in cycles:
+            if cycle is not None and not cycle.response_complete:
+                cycle.scope[SHUTTING_DOWN] = True  # type: ignore[literal-required]
         super().shutdown()
 
     # -- the request head ----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@
   (``app.api.sse``): it reads the disconnect through this guard.
 - **The server's graceful-shutdown timeout** (``SWITCHYARD_DRAIN_S``) cancels what still runs: a request whose
   answer has not started gets 503 ``shutting_down`` (``Connection: close``); a stream ends with its
-  protocol's error event (``app.api.sse``).
+  protocol's error event (``app.api.sse``). The server's protocol marks the requests in flight when the
+  shutdown begins (``SHUTTING_DOWN``); any other cancellation is re-raised untouched.
 
 The guard starts one watcher task per request, once the request body has been read (a handler still
 reading its body sees a disconnect itself).
@@ -31,6 +32,11 @@ from app.errors import GatewayError
 from app.observability.context import annotate
 
 log = logging.getLogger("switchyard.errors")
+
+
+SHUTTING_DOWN = "switchyard.shutting_down"
+"""Scope key the server's HTTP protocol sets on the requests in flight when its graceful shutdown begins
+(``app.api.http_limits``): a later cancellation of such a request is the end of the drain period."""
 
 
 class ShuttingDownError(GatewayError):
@@ -95,7 +101,7 @@ class _Request:
         if kind == "http.disconnect":
             self.disconnected.set()
         elif kind == "http.request" and not message.get("more_body", False):
-            self.watcher = asyncio.ensure_future(self._watch())
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
         return message
 
     async def app_send(self, message: Message) -> None:
@@ -114,14 +120,11 @@ class _Request:
             self.hung_up = True
             self.task.cancel()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Cancel the watcher (it ends on the loop's next turn; not awaited, to spare the request one turn)."""
         watcher = self.watcher
         if watcher is not None and not watcher.done():
             watcher.cancel()
-            try:
-                await watcher
-            except asyncio.CancelledError:
-                pass
 
 
 class RequestGuardMiddleware:
@@ -153,6 +156,8 @@ class RequestGuardMiddleware:
                 annotate(error_type="client_disconnected")
                 log.debug("client disconnected before its answer; request cancelled")
                 return
+            if not scope.get(SHUTTING_DOWN):
+                raise  # cancelled by whoever runs us (an embedding, a test client): theirs to handle
             # the server cancelled us: its graceful shutdown's drain period is over (a stream has sent its
             # error event already; an answer cut mid-way is closed by the server)
             task.uncancel()
@@ -169,7 +174,7 @@ class RequestGuardMiddleware:
             if request.hung_up and task.cancelling():  # the handler swallowed our cancellation
                 task.uncancel()
         finally:
-            await request.stop()
+            request.stop()
 
     @staticmethod
     async def _answer(request: _Request, error: GatewayError, *, close: bool = False) -> None:

@@ -22,6 +22,7 @@ class RequestContext:
     __slots__ = (
         "answer",
         "cost",
+        "error_message",
         "error_type",
         "estimated",
         "fallbacks",
@@ -49,6 +50,7 @@ class RequestContext:
         self.estimated: bool | None = None  # the tokens and cost include the gateway's estimates
         self.fallbacks: int | None = None
         self.error_type: str | None = None
+        self.error_message: str | None = None  # the message of the error answer (logged with the request)
         self.stream: bool | None = None
         self.ttft_ms: float | None = None
         self.prompt: str | None = None
@@ -74,7 +76,8 @@ def annotate(**fields: Any) -> None:
     """Record facts about the current request, e.g. ``annotate(route="complexity", model="gpt-4o")``.
 
     Known fields: route (strategy), model, provider, input_tokens, output_tokens, cost, estimated (tokens
-    and cost include estimates), fallbacks (count), error_type, stream, ttft_ms, prompt, answer. ``prompt``/``answer`` are only logged when
+    and cost include estimates), fallbacks (count), error_type, error_message, stream, ttft_ms, prompt,
+    answer. ``prompt``/``answer`` are only logged when
     ``SWITCHYARD_LOG_PROMPTS`` is on; check ``prompts_wanted()`` before building them. Unknown names raise
     ``TypeError`` so that typos fail in tests rather than vanish.
     """

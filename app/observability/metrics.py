@@ -65,6 +65,15 @@ BREAKER_STATE = Gauge(
     multiprocess_mode="max",
 )
 IN_FLIGHT = Gauge("switchyard_requests_in_flight", "Requests being served.", multiprocess_mode="livesum")
+# Virtual keys (app/governance): labelled by key *name*, capped per process (``SWITCHYARD_METRICS_MAX_KEY_NAMES``,
+# the rest as "other"); never by secret.
+KEY_REQUESTS = Counter("switchyard_key_requests_total", "Requests admitted per virtual key.", ["key"])
+KEY_REJECTIONS = Counter(
+    "switchyard_key_rejections_total", "Requests refused per virtual key and reason.", ["key", "reason"]
+)
+KEY_SPEND = Counter("switchyard_key_spend_usd_total", "Exact cost of calls per key and model.", ["key", "model"])
+KEY_TOKENS = Counter("switchyard_key_tokens_total", "Tokens per key and direction.", ["key", "direction"])
+AUTH_FAILURES = Counter("switchyard_auth_failures_total", "Refused authentications by reason.", ["reason"])
 
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -99,6 +108,28 @@ def record_fallback(from_model: str, to_model: str) -> None:
 def set_breaker_state(model: str, state: str) -> None:
     """``state`` is one of closed, half_open, open."""
     BREAKER_STATE.labels(model).set(BREAKER_VALUES[state])
+
+
+def record_key_request(key: str) -> None:
+    KEY_REQUESTS.labels(key).inc()
+
+
+def record_key_rejection(key: str, reason: str) -> None:
+    KEY_REJECTIONS.labels(key, reason).inc()
+
+
+def record_key_spend(key: str, model: str, cost: float, input_tokens: int, output_tokens: int) -> None:
+    if cost > 0:
+        KEY_SPEND.labels(key, model).inc(cost)
+    if input_tokens:
+        KEY_TOKENS.labels(key, "input").inc(input_tokens)
+    if output_tokens:
+        KEY_TOKENS.labels(key, "output").inc(output_tokens)
+
+
+def record_auth_failure(reason: str) -> None:
+    """``reason``: missing, invalid, revoked, expired, locked_out."""
+    AUTH_FAILURES.labels(reason).inc()
 
 
 def render() -> tuple[bytes, str]:

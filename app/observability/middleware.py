@@ -3,9 +3,10 @@
 For each HTTP request the middleware takes the id from ``x-request-id`` (when it is a sane token) or makes
 one, returns it in the response header, makes a ``RequestContext`` current (routes fill it with
 ``annotate``), and at the end counts the request by route strategy, status class and outcome, observes its
-latency and logs one line on the ``switchyard.access`` logger. A request whose client went away before
-its answer ended is logged 499 (with what it used so far; ``estimated`` when the tokens are estimates). Infrastructure paths (``/health``, ``/ready``,
-``/metrics``) are neither counted nor logged above DEBUG, so probes and scrapes do not drown the signal.
+latency and logs one line on the ``switchyard.access`` logger: with the error's message when the answer was
+an error, and ``estimated`` when the tokens are estimates. A request whose client went away before its answer
+ended is logged 499, with what it used so far. Infrastructure paths (``/health``, ``/ready``, ``/metrics``)
+are neither counted nor logged above DEBUG, so probes and scrapes do not drown the signal.
 """
 
 from __future__ import annotations
@@ -34,23 +35,28 @@ NO_ROUTE = "none"
 STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 ERROR_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_ERROR_BODY = 64 * 1024
+MAX_ERROR_MESSAGE = 300
 
 
 def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def _error_type_from_body(body: bytes) -> str | None:
-    """The ``error.type`` of one of our JSON error bodies (only values shaped like our error types)."""
+def _error_from_body(body: bytes) -> tuple[str | None, str | None]:
+    """The ``error.type`` (only values shaped like our error types) and ``error.message`` (shortened) of one of
+    our JSON error bodies."""
     if not body or len(body) > MAX_ERROR_BODY:
-        return None
+        return None, None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        return None, None
     error = data.get("error") if isinstance(data, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return kind if isinstance(kind, str) and ERROR_TYPE.fullmatch(kind) else None
+    if not isinstance(error, dict):
+        return None, None
+    kind, message = error.get("type"), error.get("message")
+    kind = kind if isinstance(kind, str) and ERROR_TYPE.fullmatch(kind) else None
+    return kind, message[:MAX_ERROR_MESSAGE] if isinstance(message, str) else None
 
 
 def _on_shutdown(send: Send) -> Send:
@@ -116,8 +122,8 @@ class ObservabilityMiddleware:
                 error_body = status >= 400
             elif error_body and kind == "http.response.body":
                 error_body = False
-                if ctx.error_type is None:
-                    ctx.error_type = _error_type_from_body(message.get("body", b""))
+                error_type, ctx.error_message = _error_from_body(message.get("body", b""))
+                ctx.error_type = ctx.error_type or error_type
             await send(message)
 
         token = bind(ctx)
@@ -185,6 +191,8 @@ class ObservabilityMiddleware:
         }
         if ctx.estimated:
             fields["estimated"] = True
+        if ctx.error_message:
+            fields["error"] = ctx.error_message
         if ctx.fallbacks:
             fields["fallbacks"] = ctx.fallbacks
         if ctx.stream is not None:

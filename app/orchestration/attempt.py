@@ -1,5 +1,10 @@
 """Calling one model: circuit breaker, per-call timeout and retries with backoff. Reusable by every
-strategy (and by streaming for the phase before the first chunk) through ``ModelCaller.attempt``."""
+strategy (and by streaming for the phase before the first chunk) through ``ModelCaller.attempt``.
+
+With a ``CallMeter`` (``app.governance``, when keys are on), every call is metered: a model the request's key
+may not use is refused (403), and each call (each retry too) reserves its worst-case cost before it starts
+and is settled after it: to the completion's exact cost, to the estimated input of a cut-off call, to 0 for
+a failure. A stream's reservation is handed over (``keep``) and settled when the stream ends."""
 
 from __future__ import annotations
 
@@ -8,12 +13,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from app.domain import ChatRequest, Choice, Completion, Usage
 from app.errors import (
     CapacityError,
     Failure,
+    PermissionDeniedError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -25,6 +31,7 @@ from app.orchestration.deadline import Deadline
 from app.orchestration.latency import LatencyTracker
 from app.orchestration.result import Charge, Ledger
 from app.orchestration.retry import RetryPolicy, Uniform, retry_delay
+from app.providers.base import ModelTarget
 from app.providers.registry import ModelEntry, ProviderRegistry
 from app.tokens import estimate_prompt_tokens
 
@@ -33,6 +40,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 Operation = Callable[[ModelEntry], Awaitable[T]]
+
+
+class CallHold(Protocol):
+    """One call's budget reservation."""
+
+    async def settle(self, cost: float | None, usage: Usage | None = None) -> None: ...
+
+
+class CallMeter(Protocol):
+    """Model permissions and budget reservations of the current request (``app.governance.Governance``)."""
+
+    def permits(self, model: str) -> bool: ...
+
+    async def reserve(self, target: ModelTarget, request: ChatRequest | None, input_tokens: int) -> CallHold | None: ...
+
+
+Keep = Callable[[T, CallHold], None]  # takes over a successful call's reservation (streams settle at their end)
+
+
+async def settle(hold: CallHold | None, cost: float | None = 0.0, usage: Usage | None = None) -> None:
+    if hold is not None:
+        await hold.settle(cost, usage)
 
 
 class ModelUnavailableError(UpstreamUnavailableError):
@@ -72,10 +101,16 @@ class ModelCaller:
         *,
         uniform: Uniform = random.uniform,
         sleep: Sleep = asyncio.sleep,
+        meter: CallMeter | None = None,
     ) -> None:
         self.registry, self.policy, self.breakers = registry, policy, breakers
         self.latencies = latencies or LatencyTracker()
         self.uniform, self.sleep = uniform, sleep
+        self.meter = meter
+
+    def permits(self, model: str) -> bool:
+        """Whether the current request's key may use ``model``."""
+        return self.meter is None or self.meter.permits(model)
 
     async def complete(self, name: str, request: ChatRequest, deadline: Deadline | None, ledger: Ledger) -> Completion:
         """One model's completion, added to ``ledger``; on failure the model's last error is recorded
@@ -87,7 +122,8 @@ class ModelCaller:
                 return await fan_out(entry, request)
             return await entry.provider.complete(request, entry.target)
 
-        completion = await self.attempt(name, call, deadline, ledger, input_tokens=estimate_prompt_tokens(request))
+        tokens = estimate_prompt_tokens(request)
+        completion = await self.attempt(name, call, deadline, ledger, input_tokens=tokens, request=request)
         ledger.completions.append(completion)
         self.latencies.observe(name, completion.latency_ms / 1000.0)
         return completion
@@ -100,13 +136,19 @@ class ModelCaller:
         ledger: Ledger,
         *,
         input_tokens: int = 0,
+        request: ChatRequest | None = None,
+        keep: Keep[T] | None = None,
     ) -> T:
         """Run ``operation(entry)`` for model ``name`` under its breaker and ``timeout_s``, retrying
         retryable errors with jittered backoff while the deadline allows. Raises the last
         ``UpstreamError`` (recorded as this model's ``Failure``); a cancelled or timed-out call is
-        recorded as a ``Charge`` of ``input_tokens`` estimated input tokens."""
+        recorded as a ``Charge`` of ``input_tokens`` estimated input tokens. Metered (see the module
+        docstring): a successful call's reservation is settled to its ``Completion``'s cost, or handed to
+        ``keep``."""
         entry = self.registry.entry(name)
         target = entry.target
+        if not self.permits(name):
+            raise PermissionDeniedError(f"model {name} is not allowed for this key", model=name, param="model")
         try:
             if entry.provider is None:
                 raise ModelUnavailableError(
@@ -114,13 +156,20 @@ class ModelCaller:
                     provider=target.provider,
                     model=name,
                 )
-            return await self._attempts(entry, operation, deadline, ledger, input_tokens)
+            return await self._attempts(entry, operation, deadline, ledger, input_tokens, request, keep)
         except UpstreamError as exc:
             ledger.failures.append(Failure.from_error(name, target.provider, exc))
             raise
 
     async def _attempts(
-        self, entry: ModelEntry, operation: Operation[T], deadline: Deadline | None, ledger: Ledger, tokens: int
+        self,
+        entry: ModelEntry,
+        operation: Operation[T],
+        deadline: Deadline | None,
+        ledger: Ledger,
+        tokens: int,
+        request: ChatRequest | None = None,
+        keep: Keep[T] | None = None,
     ) -> T:
         target = entry.target
         breaker = self.breakers.get(target.name)
@@ -135,6 +184,11 @@ class ModelCaller:
                     provider=target.provider,
                     model=target.name,
                 )
+            try:  # the call's worst case against the key's budget (402 when it is spent)
+                hold = None if self.meter is None else await self.meter.reserve(target, request, tokens)
+            except BaseException:
+                breaker.release()
+                raise
             ledger.attempted(target.name)
             try:
                 try:
@@ -152,7 +206,7 @@ class ModelCaller:
                     ) from exc
             except asyncio.CancelledError:
                 breaker.release()
-                self._charge(ledger, entry, tokens, "cancelled")
+                charge = self._charge(ledger, entry, tokens, "cancelled")
                 # the request's record: what it spent so far (an outcome, if one comes, replaces it)
                 annotate(
                     input_tokens=ledger.total_usage.input_tokens,
@@ -160,6 +214,7 @@ class ModelCaller:
                     cost=ledger.total_cost,
                     estimated=True,
                 )
+                await settle(hold, charge.cost, charge.usage)
                 raise
             except UpstreamError as exc:
                 record_upstream_error(target.name, target.provider, exc.error_type)
@@ -168,7 +223,10 @@ class ModelCaller:
                 else:
                     breaker.release()
                 if isinstance(exc, UpstreamTimeoutError):
-                    self._charge(ledger, entry, tokens, "timeout")
+                    charge = self._charge(ledger, entry, tokens, "timeout")
+                    await settle(hold, charge.cost, charge.usage)
+                else:
+                    await settle(hold)  # an error answer is not billed
                 last_error = exc
                 remaining = deadline.remaining() if deadline is not None else None
                 delay = retry_delay(exc, retry, self.policy, remaining, self.uniform)
@@ -180,15 +238,26 @@ class ModelCaller:
                 retry += 1
                 await self.sleep(delay)
                 continue
+            except BaseException:
+                await settle(hold)
+                raise
             breaker.record_success()
+            if hold is not None and keep is not None:
+                keep(result, hold)
+            elif isinstance(result, Completion):
+                await settle(hold, result.cost, result.usage)
+            else:
+                await settle(hold)
             return result
 
     @staticmethod
-    def _charge(ledger: Ledger, entry: ModelEntry, tokens: int, reason: str) -> None:
+    def _charge(ledger: Ledger, entry: ModelEntry, tokens: int, reason: str) -> Charge:
         target = entry.target
         usage = Usage(tokens, 0, estimated=True)
         cost = target.price.usage_cost(usage)
-        ledger.charges.append(Charge(target.name, target.provider, usage, cost, reason))
+        charge = Charge(target.name, target.provider, usage, cost, reason)
+        ledger.charges.append(charge)
+        return charge
 
 
 async def fan_out(entry: ModelEntry, request: ChatRequest) -> Completion:

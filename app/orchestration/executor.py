@@ -19,9 +19,10 @@ from app.errors import (
     DeadlineExceededError,
     ModelNotFoundError,
     NoModelAvailableError,
+    PermissionDeniedError,
 )
 from app.observability.metrics import set_breaker_state
-from app.orchestration.attempt import ModelCaller, Sleep
+from app.orchestration.attempt import CallMeter, ModelCaller, Sleep
 from app.orchestration.breaker import BreakerBoard
 from app.orchestration.deadline import Clock, Deadline, request_timeout, within
 from app.orchestration.hedge import hedge_delay, hedged
@@ -55,6 +56,7 @@ class Executor:
         uniform: Uniform = random.uniform,
         sleep: Sleep = asyncio.sleep,
         breakers: BreakerBoard | None = None,
+        meter: CallMeter | None = None,
     ) -> None:
         self.registry = registry
         self.config = config or OrchestrationConfig()
@@ -71,6 +73,7 @@ class Executor:
             self.latencies,
             uniform=uniform,
             sleep=sleep,
+            meter=meter,
         )
 
     # -- entry points -----------------------------------------------------------------------------------
@@ -138,15 +141,22 @@ class Executor:
             for n in self.config.default_fallbacks
             if self.registry.is_available(n)
             and not self.breakers.is_open(n)
+            and self.caller.permits(n)
             and not (request is not None and self.registry.cannot_serve(n, request, stream=stream))
         ]
         return unique([*models, *extra])
 
     def judge_for(self, requested: str | None, models: Sequence[str]) -> str:
-        """The judge: the request's, else ``orchestration.judge_model``, else the first candidate."""
-        judge = requested or self.config.judge_model or models[0]
+        """The judge: the request's, else ``orchestration.judge_model`` (unless the key may not use it), else
+        the first candidate."""
+        configured = self.config.judge_model
+        if configured is not None and configured in self.registry and not self.caller.permits(configured):
+            configured = None
+        judge = requested or configured or models[0]
         if judge not in self.registry:
             raise ModelNotFoundError(f"judge model {judge!r} is not in the catalogue", model=judge)
+        if not self.caller.permits(judge):
+            raise PermissionDeniedError(f"judge model {judge!r} is not allowed for this key", model=judge)
         if not self.registry.is_available(judge):
             reason = self.registry.entry(judge).unavailable_reason
             raise NoModelAvailableError(f"judge model {judge!r} is unavailable: {reason}", model=judge)

@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from app.domain import ChatRequest, StreamChunk, ToolCall, Usage
 from app.errors import DeadlineExceededError, Failure, UpstreamError, UpstreamStreamError
 from app.observability.context import annotate
+from app.orchestration.attempt import CallHold
 from app.orchestration.breaker import counts_as_failure
 from app.orchestration.deadline import Deadline, request_timeout, within
 from app.orchestration.executor import Executor, unique
@@ -61,6 +63,7 @@ class StreamSession:
     passthrough: bool = False  # chunks carry the upstream's own event bytes (same-protocol pass-through)
     dropped_params: tuple[str, ...] = ()  # droppable options the model does not take (not sent)
     prompt_tokens: int = 0  # the prompt's estimated tokens (charged, with the output so far, if the stream breaks)
+    hold: CallHold | None = None  # the call's budget reservation, settled to what it used when the stream closes
 
     @property
     def model(self) -> str:
@@ -170,11 +173,16 @@ class StreamSession:
             annotate(estimated=True)
 
     async def aclose(self) -> None:
-        """Close the provider's stream (and with it the upstream response); idempotent."""
+        """Close the provider's stream (and with it the upstream response) and settle its reservation;
+        idempotent."""
         closer = getattr(self.rest, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):
                 await closer()
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            used = self.used()
+            await hold.settle(self.entry.target.price.usage_cost(used), used)
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,15 @@ async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:
             await closer()
 
 
+Holds = dict[int, tuple[_Started, CallHold]]  # by id() of the started stream
+
+
+async def _settle_prompt(started: _Started, hold: CallHold, request: ChatRequest) -> None:
+    """Settle the reservation of a stream that was started and dropped: its prompt, estimated."""
+    usage = Usage(estimate_prompt_tokens(request), 0, estimated=True)
+    await hold.settle(started.entry.target.price.usage_cost(usage), usage)
+
+
 class StreamOpener:
     """Opens streams with the executor's caller (breakers, retries), chain and deadlines."""
 
@@ -230,15 +247,22 @@ class StreamOpener:
         began = time.perf_counter()
         deadline = Deadline.after(request_timeout(timeout_s, executor.config), executor.clock)
         ledger = Ledger()
+        holds: Holds = {}  # the reservations of the streams that started
         if decision.strategy == "parallel":
-            work = self._race(unique(decision.models), request, deadline, ledger)
+            work = self._race(unique(decision.models), request, deadline, ledger, holds)
         else:
-            work = self._chain(executor.chain(decision.models, request, stream=True), request, deadline, ledger)
+            chain = executor.chain(decision.models, request, stream=True)
+            work = self._chain(chain, request, deadline, ledger, holds)
+        started: _Started | None = None
         try:
             started = await within(deadline, lambda: work)
         except DeadlineExceededError as exc:
             exc.details["failures"] = [f.to_dict() for f in ledger.failures]
             raise
+        finally:  # streams that started but do not stream (the deadline passed meanwhile): their prompt
+            for key in [k for k in holds if started is None or k != id(started)]:
+                await _settle_prompt(*holds.pop(key), request)
+        hold = holds.pop(id(started))[1] if id(started) in holds else None
         breaker = executor.breakers.get(started.entry.target.name)
         provider = started.entry.provider
         assert provider is not None
@@ -257,34 +281,56 @@ class StreamOpener:
             first_chunk_at=started.first_chunk_at,
             on_failure=lambda exc: breaker.record_failure() if counts_as_failure(exc) else None,
             prompt_tokens=estimate_prompt_tokens(request),
+            hold=hold,
         )
 
-    async def _attempt(self, name: str, request: ChatRequest, deadline: Deadline, ledger: Ledger) -> _Started:
+    async def _attempt(
+        self, name: str, request: ChatRequest, deadline: Deadline, ledger: Ledger, holds: Holds
+    ) -> _Started:
         async def operation(entry: ModelEntry) -> _Started:
             return await _first_chunk(entry, request)
 
+        def keep(started: _Started, hold: CallHold) -> None:
+            holds[id(started)] = (started, hold)
+
+        tokens = estimate_prompt_tokens(request)
         return await self.executor.caller.attempt(
-            name, operation, deadline, ledger, input_tokens=estimate_prompt_tokens(request)
+            name, operation, deadline, ledger, input_tokens=tokens, request=request, keep=keep
         )
 
     async def _chain(
-        self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
+        self,
+        models: tuple[str, ...],
+        request: ChatRequest,
+        deadline: Deadline,
+        ledger: Ledger,
+        holds: Holds,
     ) -> _Started:
         def attempt(name: str) -> Awaitable[_Started]:
-            return self._attempt(name, request, deadline, ledger)
+            return self._attempt(name, request, deadline, ledger, holds)
 
         return await first_success(models, attempt, ledger.failures, "tried before streaming")
 
     async def _race(
-        self, models: tuple[str, ...], request: ChatRequest, deadline: Deadline, ledger: Ledger
+        self,
+        models: tuple[str, ...],
+        request: ChatRequest,
+        deadline: Deadline,
+        ledger: Ledger,
+        holds: Holds,
     ) -> _Started:
         """Every model at once; the first to yield a chunk streams, the others are cancelled (a stream that
-        started just too late is closed)."""
+        started just too late is closed, its reservation settled to its estimated prompt)."""
 
         async def discard(started: _Started) -> None:
             await _aclose(started.rest)
+            if id(started) in holds:
+                await _settle_prompt(*holds.pop(id(started)), request)
 
-        report = await race(models, lambda n: self._attempt(n, request, deadline, ledger), discard=discard)
+        def attempt(name: str) -> Coroutine[Any, Any, _Started]:
+            return self._attempt(name, request, deadline, ledger, holds)
+
+        report = await race(models, attempt, discard=discard)
         if report.result is None:
             raise all_failed(ledger.failures, report.errors, "in the race")
         return report.result

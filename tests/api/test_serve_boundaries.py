@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +23,10 @@ ENV = {
     "SWITCHYARD_MAX_HEADER_COUNT": "30",
     "SWITCHYARD_MAX_HEADER_BYTES": "8192",
     "SWITCHYARD_HEADER_TIMEOUT_S": "1",
-    "SWITCHYARD_KEEPALIVE_S": "3",
+    "SWITCHYARD_KEEPALIVE_S": "1.5",
     "SWITCHYARD_MAX_CONNECTIONS": "40",
     "SWITCHYARD_MAX_IDLE_CONNECTIONS": "3",
+    "SWITCHYARD_BODY_TIMEOUT_S": "1",
 }
 
 
@@ -106,11 +106,11 @@ def test_each_failure_is_logged_once_with_its_request_id(
     upstream.script("ok-model", Reply(raw_body=b"[1, 2, 3]"))
     answer = conn.exchange(request("POST", "/v1/complete", body=complete(), headers={"x-request-id": "fault-once-1"}))
     assert answer.status == 502 and answer.headers["x-request-id"] == "fault-once-1"
-    line = gateway.wait_for_line(lambda l: l.get("request_id") == "fault-once-1" and l.get("msg") == "request")
+    line = gateway.wait_for_line(lambda line: line.get("request_id") == "fault-once-1" and line.get("msg") == "request")
     assert line["status"] == 502 and line["outcome"] == "upstream_server_error"
     time.sleep(0.2)
     assert len(gateway.lines_of("fault-once-1")) == 1, gateway.lines_of("fault-once-1")
-    assert not [l for l in gateway.log_lines() if l.get("level") == "error" and "fault-once" in str(l)]
+    assert not [x for x in gateway.log_lines() if x.get("level") == "error" and "fault-once" in str(x)]
 
 
 # --- the HTTP limits ---------------------------------------------------------------------------------------
@@ -170,9 +170,32 @@ def test_a_head_sent_a_byte_at_a_time_gets_408(conn: Connection) -> None:
     assert time.monotonic() - began < 5
 
 
+def test_a_body_too_large_is_413_and_the_rest_is_not_read(conn: Connection) -> None:
+    head = "POST /v1/complete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    conn.send(f"{head}Content-Length: {64 * 1024 * 1024}\r\n\r\n".encode())  # the body never follows
+    _rejected(conn, 413, "payload_too_large")
+
+
+def test_a_body_sent_a_byte_at_a_time_gets_408(conn: Connection) -> None:
+    head = "POST /v1/complete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    conn.send(f"{head}Content-Length: 1000\r\n\r\n{{".encode())
+    began = time.monotonic()
+    try:
+        for _ in range(50):  # a byte every 0.1 s would take 100 s; the body deadline is 1 s
+            time.sleep(0.1)
+            conn.send(b" ")
+            if not conn.is_open() or conn.buffer:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    conn.sock.settimeout(5)
+    _rejected(conn, 408, "request_timeout")
+    assert time.monotonic() - began < 5
+
+
 def test_a_connection_that_never_sends_is_closed(conn: Connection) -> None:
     began = time.monotonic()
-    assert conn.wait_closed(15)  # keep-alive timeout 3 s
+    assert conn.wait_closed(15)  # keep-alive timeout 1.5 s
     assert time.monotonic() - began < 15
 
 
@@ -181,7 +204,7 @@ def test_idle_keep_alive_connections_are_capped(gateway: Served) -> None:
     try:
         for connection in connections:
             assert connection.exchange(request("GET", "/health")).status == 200
-        time.sleep(0.3)  # well within the keep-alive timeout (3 s)
+        time.sleep(0.3)  # well within the keep-alive timeout (1.5 s)
         still_open = [c for c in connections if c.is_open()]
         assert len(still_open) <= 3, len(still_open)  # SWITCHYARD_MAX_IDLE_CONNECTIONS
         assert len(still_open) >= 1
@@ -233,17 +256,20 @@ def test_the_host_allow_list_on_loopback(conn: Connection, host: str, status: in
 # --- clients that hang up ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("endpoint", "stream"), [("complete", False), ("complete", True), ("chat", False)])
 def test_a_client_that_hangs_up_cancels_the_upstream_call_and_is_logged_499(
-    stream: bool, gateway: Served, upstream: FakeUpstream
+    endpoint: str, stream: bool, gateway: Served, upstream: FakeUpstream
 ) -> None:
     # non-streamed: the upstream is still thinking; streamed: it sent two words and stalls
     reply = Reply(text="one two three four", chunk_delay_s=30) if stream else Reply(text="late", delay_s=30)
     upstream.script("slow-model", reply)
-    request_id = f"hang-up-{stream}"
+    request_id = f"hang-up-{endpoint}-{stream}"
     connection = Connection.open(gateway.port)
-    body = complete("slow", stream=stream)
-    connection.send(request("POST", "/v1/complete", body=body, headers={"x-request-id": request_id}))
+    if endpoint == "chat":
+        path, body = "/v1/chat/completions", {"model": "slow", "messages": [{"role": "user", "content": "hello"}]}
+    else:
+        path, body = "/v1/complete", complete("slow", stream=stream)
+    connection.send(request("POST", path, body=body, headers={"x-request-id": request_id}))
     upstream.wait_for_requests(1, timeout=10)
     if stream:
         connection.sock.settimeout(10)
@@ -251,7 +277,7 @@ def test_a_client_that_hangs_up_cancels_the_upstream_call_and_is_logged_499(
             assert connection._fill()
     connection.close()
     upstream.wait_for_disconnects(1, timeout=10)  # the gateway closed its upstream call at once
-    line = gateway.wait_for_line(lambda l: l.get("request_id") == request_id and l.get("msg") == "request")
+    line = gateway.wait_for_line(lambda line: line.get("request_id") == request_id and line.get("msg") == "request")
     assert line["status"] == 499 and line["outcome"] == "client_disconnected"
     assert line["input_tokens"] > 0 and line["estimated"] is True
     assert line["cost"] is not None and line["cost"] > 0

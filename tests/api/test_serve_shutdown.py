@@ -89,8 +89,7 @@ def test_sigterm_drains_then_ends_what_is_left(upstream: FakeUpstream, tmp_path:
         finite_events = sse_data(answers["finite"].body)
         assert finite_events[-1] == "[DONE]"  # finished within the drain period, normally
         text = "".join(
-            (json.loads(d)["choices"] or [{}])[0].get("delta", {}).get("content") or ""
-            for d in finite_events[:-1]
+            (json.loads(d)["choices"] or [{}])[0].get("delta", {}).get("content") or "" for d in finite_events[:-1]
         )
         assert text == "one two three four five six"
 

@@ -46,7 +46,7 @@ async def _wait_gone(request: Request, limit_s: float = 1.0) -> None:
     """Until the server noticed the closed connection (so uvicorn does not try to answer on it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
-    while loop.time() < deadline and not await request.is_disconnected():
+    while loop.time() < deadline and not await request.is_disconnected():  # noqa: ASYNC110 (uvicorn's state)
         await asyncio.sleep(0.005)
 
 

@@ -39,9 +39,10 @@ class Reply:
     ``error_in_200`` answers HTTP 200 with the vendor's error body for that status; ``socket_fault``
     misbehaves below HTTP (``non_http``: bytes that are not HTTP, then close; ``close``: close without an
     answer; ``reset``: TCP reset without an answer; ``reset_mid_body``: the head and half the body, or for
-    a stream its first two content chunks, then a reset); ``endless`` streams content chunks forever (every ``chunk_delay_s``, at least 10 ms; a
-    non-streamed answer sends whitespace forever) until the client goes away; ``drip_s`` sends the answer
-    one byte every ``drip_s`` seconds after ``drip_after_chunks`` content chunks went out normally.
+    a stream its first two content chunks, then a reset); ``endless`` streams content chunks forever
+    (every ``chunk_delay_s``, at least 10 ms; a non-streamed answer sends whitespace forever) until the
+    client goes away; ``drip_s`` sends the answer one byte every ``drip_s`` seconds after
+    ``drip_after_chunks`` content chunks went out normally.
     """
 
     text: str | None = None

@@ -23,7 +23,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from tests.fakes import anthropic_wire, gemini_wire, openai_wire

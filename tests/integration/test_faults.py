@@ -28,7 +28,7 @@ from tests.fakes.server import FakeUpstream
 from tests.support import app_client, write_config
 
 KINDS = ("openai", "anthropic", "google", "openai_compatible")
-FIRST_BYTE_S = 0.5  # each fault model's timeout_s (first byte, and idle gap unless idle_timeout_s says otherwise)
+FIRST_BYTE_S = 0.5  # timeout_s of the t- models (first byte, and idle gap unless idle_timeout_s says otherwise)
 IDLE_S = 0.3  # the idle timeout of the stalling models
 DEADLINE_S = 2.0  # orchestration.request_timeout_s: bounds a whole request, streams included
 BACKUP_TEXT = "echo: tell me"  # what the healthy fallback model answers (the fake echoes the prompt)
@@ -41,17 +41,23 @@ def _base(kind: str, base_url: str) -> str:
 
 
 def fault_models(base_url: str) -> dict[str, dict[str, Any]]:
-    """Per provider kind: ``f-<kind>`` (no fallback), ``f-<kind>-fb`` (falls back to ``backup``), and
+    """Per provider kind: ``f-<kind>`` (no fallback), ``f-<kind>-fb`` (falls back to ``backup``), the same as
+    ``t-<kind>``/``t-<kind>-fb`` with a short ``timeout_s`` (for the faults only a timeout ends), and
     ``s-<kind>`` (a short idle timeout), all played by upstream model ``fault-<kind>``."""
     models: dict[str, dict[str, Any]] = {
         "backup": {"provider": "openai", "model": "backup-model", "api_base": f"{base_url}/v1", "timeout_s": 5},
     }
     for kind in KINDS:
-        common = {"provider": kind, "model": f"fault-{kind}", "api_base": _base(kind, base_url)}
-        if kind == "openai_compatible":
-            common |= {"cost_per_1k_input": 0.001, "cost_per_1k_output": 0.002}
-        models[f"f-{kind}"] = {**common, "timeout_s": FIRST_BYTE_S}
-        models[f"f-{kind}-fb"] = {**common, "timeout_s": FIRST_BYTE_S, "fallbacks": ["backup"]}
+        common = {
+            "provider": kind,
+            "model": f"fault-{kind}",
+            "api_base": _base(kind, base_url),
+            "cost_per_1k_input": 0.001,
+            "cost_per_1k_output": 0.002,
+        }
+        for prefix, timeout in (("f", 5), ("t", FIRST_BYTE_S)):
+            models[f"{prefix}-{kind}"] = {**common, "timeout_s": timeout}
+            models[f"{prefix}-{kind}-fb"] = {**common, "timeout_s": timeout, "fallbacks": ["backup"]}
         models[f"s-{kind}"] = {**common, "timeout_s": 5, "idle_timeout_s": IDLE_S}
     return models
 
@@ -68,7 +74,9 @@ def fault_config(base_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gateway(upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
     path = write_config(tmp_path, fault_config(upstream.base_url))
     async with app_client(path) as client:
         yield client
@@ -124,7 +132,11 @@ class Fault:
     streamed_answers: bool | None = None  # overrides ``answers`` for streamed requests
     fallback_helps: bool = True
     error_types: frozenset[str] = frozenset()  # allowed error types (empty: any typed upstream error)
-    slow: bool = False
+    slow: bool = False  # ended by a timeout: played by the t- models (short timeout_s)
+
+    @property
+    def prefix(self) -> str:
+        return "t" if self.slow else "f"
 
     def answers_for(self, stream: bool) -> bool:
         if stream and self.streamed_answers is not None:
@@ -134,6 +146,9 @@ class Fault:
 
 BAD_GATEWAY = frozenset({502})
 TIMEOUT = frozenset({504})
+CONNECTION = frozenset({"upstream_connection_error"})
+SERVER_ERROR = frozenset({"upstream_server_error"})
+UPSTREAM_TIMEOUT = frozenset({"upstream_timeout"})
 
 FAULTS = [
     Fault("empty_body", lambda k: Reply(raw_body=b""), BAD_GATEWAY),
@@ -161,15 +176,18 @@ FAULTS = [
     Fault("no_choices", lambda k: Reply(text=FAULTY_TEXT, body_transform=no_choices(k)), BAD_GATEWAY),
     Fault("usage_strings", lambda k: Reply(text=FAULTY_TEXT, body_transform=usage_strings(k)), BAD_GATEWAY),
     Fault("no_usage", lambda k: Reply(text=FAULTY_TEXT, body_transform=no_usage(k)), answers=True),
-    Fault("sse_garbage", lambda k: Reply(raw_body=b"data: {not json\n\n", content_type="text/event-stream"), BAD_GATEWAY),
-    Fault("non_http", lambda k: Reply(socket_fault="non_http"), BAD_GATEWAY),
-    Fault("close_without_answer", lambda k: Reply(socket_fault="close"), BAD_GATEWAY),
-    Fault("reset_without_answer", lambda k: Reply(socket_fault="reset"), BAD_GATEWAY),
+    Fault(
+        "sse_garbage", lambda k: Reply(raw_body=b"data: {not json\n\n", content_type="text/event-stream"), BAD_GATEWAY
+    ),
+    Fault("non_http", lambda k: Reply(socket_fault="non_http"), BAD_GATEWAY, error_types=SERVER_ERROR),
+    Fault("close_without_answer", lambda k: Reply(socket_fault="close"), BAD_GATEWAY, error_types=CONNECTION),
+    Fault("reset_without_answer", lambda k: Reply(socket_fault="reset"), BAD_GATEWAY, error_types=CONNECTION),
     Fault(
         "reset_mid_body",
         lambda k: Reply(text=FAULTY_TEXT, socket_fault="reset_mid_body"),
         BAD_GATEWAY,
         breaks_stream=True,
+        error_types=CONNECTION,
     ),
     Fault(
         "upstream_404",
@@ -177,7 +195,12 @@ FAULTS = [
         BAD_GATEWAY,
         error_types=frozenset({"upstream_model_not_found", "all_models_failed"}),
     ),
-    Fault("rate_limited_no_retry_after", lambda k: Reply(status=429, raw_body=rate_limit_body(k)), frozenset({429})),
+    Fault(
+        "rate_limited_no_retry_after",
+        lambda k: Reply(status=429, raw_body=rate_limit_body(k)),
+        frozenset({429}),
+        error_types=frozenset({"rate_limited"}),
+    ),
     Fault("cut_mid_stream", lambda k: Reply(text=FAULTY_TEXT, cut_after_chunks=2), answers=True, breaks_stream=True),
     Fault(
         "error_event_mid_stream",
@@ -192,8 +215,21 @@ FAULTS = [
         streamed_answers=False,
         fails=frozenset({502, 503}),
     ),
-    Fault("endless", lambda k: Reply(text=FAULTY_TEXT, endless=True), TIMEOUT, breaks_stream=True, slow=True),
-    Fault("drip_from_start", lambda k: Reply(text=FAULTY_TEXT, drip_s=0.05), TIMEOUT, slow=True),
+    Fault(
+        "endless",
+        lambda k: Reply(text=FAULTY_TEXT, endless=True),
+        TIMEOUT,
+        breaks_stream=True,
+        slow=True,
+        error_types=UPSTREAM_TIMEOUT,
+    ),
+    Fault(
+        "drip_from_start",
+        lambda k: Reply(text=FAULTY_TEXT, drip_s=0.05),
+        TIMEOUT,
+        slow=True,
+        error_types=UPSTREAM_TIMEOUT,
+    ),
     Fault(
         "drip_after_first_chunk",
         lambda k: Reply(text=FAULTY_TEXT, drip_s=0.05, drip_after_chunks=1),
@@ -301,11 +337,11 @@ def check(fault: Fault, kind: str, endpoint: str, stream: bool, fallback: bool, 
 
     if stream and fault.breaks_stream:
         assert r.status == 200 and r.error is not None and not r.completed, where
-        assert r.answered_by == f"f-{kind}-fb" if fallback else r.answered_by == f"f-{kind}", where
+        assert r.answered_by == (f"{fault.prefix}-{kind}-fb" if fallback else f"{fault.prefix}-{kind}"), where
         return
     if fault.answers_for(stream):
         assert r.status == 200 and r.completed and r.error is None, where
-        assert r.answered_by == (f"f-{kind}-fb" if fallback else f"f-{kind}"), where
+        assert r.answered_by == (f"{fault.prefix}-{kind}-fb" if fallback else f"{fault.prefix}-{kind}"), where
         assert r.content == FAULTY_TEXT, where
         return
     if fallback and fault.fallback_helps:
@@ -328,7 +364,7 @@ async def test_fault(fault: Fault, gateway: httpx.AsyncClient, upstream: FakeUps
         upstream.script(f"fault-{kind}", *[fault.reply(kind) for combo in COMBOS if combo[0] == kind])
 
     async def one(kind: str, endpoint: str, stream: bool, fallback: bool) -> Result:
-        model = f"f-{kind}-fb" if fallback else f"f-{kind}"
+        model = f"{fault.prefix}-{kind}-fb" if fallback else f"{fault.prefix}-{kind}"
         return await call(gateway, endpoint, model, stream=stream)
 
     results = await asyncio.gather(*(one(*combo) for combo in COMBOS))
@@ -340,7 +376,9 @@ async def test_fault(fault: Fault, gateway: httpx.AsyncClient, upstream: FakeUps
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_upstream_404_is_not_retried(kind: str, upstream: FakeUpstream, tmp_path: Path, provider_keys: Any) -> None:
+async def test_upstream_404_is_not_retried(
+    kind: str, upstream: FakeUpstream, tmp_path: Path, provider_keys: Any
+) -> None:
     config = fault_config(upstream.base_url)
     config["orchestration"]["max_retries"] = 2
     path = write_config(tmp_path, config)
@@ -368,7 +406,9 @@ async def test_a_reset_is_retried_and_then_answers(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_upstream_messages_lose_urls_hosts_and_addresses(kind: str, gateway: httpx.AsyncClient, upstream: FakeUpstream) -> None:
+async def test_upstream_messages_lose_urls_hosts_and_addresses(
+    kind: str, gateway: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
     message = (
         "model overloaded; see https://status.internal.example.com/incidents/42 "
         "(backend llm-7.pool.svc.cluster.local at 10.20.30.40:8443)"
@@ -401,11 +441,61 @@ async def test_a_stalled_stream_ends_at_the_idle_timeout(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_slow_healthy_stream_outlives_timeout_s(kind: str, gateway: httpx.AsyncClient, upstream: FakeUpstream) -> None:
+async def test_a_slow_healthy_stream_outlives_timeout_s(
+    kind: str, gateway: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
     """``timeout_s`` is time to first byte and idle gap, never the length of a stream: 6 chunks 0.15 s
     apart (about 0.9 s in all) pass a model whose ``timeout_s`` is 0.5 s."""
     text = "a b c d e f"
     upstream.script(f"fault-{kind}", Reply(text=text, chunk_delay_s=0.15))
-    result = await call(gateway, "complete", f"f-{kind}", stream=True)
+    result = await call(gateway, "complete", f"t-{kind}", stream=True)
     assert result.status == 200 and result.completed, result.events
     assert result.content == text
+
+
+def _access_fields(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.fields for r in caplog.records if r.name == "switchyard.access" and hasattr(r, "fields")]
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("what", "model", "reply"),
+    [
+        ("idle timeout", "s-anthropic", Reply(text="one two three", chunk_delay_s=30)),
+        ("deadline", "f-google", Reply(text=FAULTY_TEXT, endless=True)),
+    ],
+)
+async def test_a_stream_ended_by_a_timeout_is_counted_and_charged(
+    what: str, model: str, reply: Reply, gateway: httpx.AsyncClient, upstream: FakeUpstream, caplog: Any
+) -> None:
+    """The request's log line and the metrics carry what was used: the upstream sent no usage, so the
+    prompt and the text streamed so far are estimated, and flagged so."""
+    upstream.script(f"fault-{model.split('-', 1)[1]}", reply)
+    provider = model.split("-", 1)[1]
+    before = _sample("switchyard_tokens_total", model=model, provider=provider, direction="output")
+    cost_before = _sample("switchyard_cost_usd_total", model=model, provider=provider)
+    caplog.set_level("INFO", logger="switchyard.access")
+    result = await call(gateway, "complete", model, stream=True)
+    assert result.started and not result.completed and result.error is not None, what
+    [line] = [f for f in _access_fields(caplog) if f["model"] == model]
+    assert line["outcome"] == "upstream_stream_error" and line["stream"] is True
+    assert line["input_tokens"] > 0 and line["output_tokens"] >= 1
+    assert line["estimated"] is True and line["cost"] > 0
+    assert _sample("switchyard_tokens_total", model=model, provider=provider, direction="output") > before
+    assert _sample("switchyard_cost_usd_total", model=model, provider=provider) > cost_before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_answer_without_usage_is_charged_an_estimate(
+    kind: str, gateway: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
+    upstream.script(f"fault-{kind}", Reply(text=FAULTY_TEXT, body_transform=no_usage(kind)))
+    result = await call(gateway, "complete", f"f-{kind}", stream=False)
+    assert result.status == 200 and result.content == FAULTY_TEXT
+    assert result.body["tokens"]["input"] > 0 and result.body["tokens"]["output"] > 0
+    assert result.body["cost"] > 0

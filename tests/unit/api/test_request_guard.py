@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.api.request_guard import InFlight, RequestGuardMiddleware
+from app.api.request_guard import SHUTTING_DOWN, InFlight, RequestGuardMiddleware
 from app.observability.context import RequestContext, bind, unbind
 
 Message = dict[str, Any]
@@ -44,11 +44,13 @@ SCOPE = {"type": "http", "method": "POST", "path": "/v1/complete", "headers": []
 App = Callable[[Any, Any, Any], Awaitable[None]]
 
 
-async def serve(app: App, client: Client, ctx: RequestContext | None = None) -> RequestGuardMiddleware:
+async def serve(
+    app: App, client: Client, ctx: RequestContext | None = None, scope: dict[str, Any] | None = None
+) -> RequestGuardMiddleware:
     guard = RequestGuardMiddleware(app, InFlight())
     token = bind(ctx or RequestContext("req-1"))
     try:
-        await guard(dict(SCOPE), client.receive, client.send)
+        await guard(scope or dict(SCOPE), client.receive, client.send)
     finally:
         unbind(token)
     return guard
@@ -114,9 +116,11 @@ async def test_a_server_cancel_before_the_answer_is_a_503_closing_the_connection
         started.set()
         await asyncio.sleep(30)
 
-    task = asyncio.ensure_future(serve(app, client))
+    scope = dict(SCOPE)
+    task = asyncio.ensure_future(serve(app, client, scope=scope))
     await started.wait()
-    task.cancel()  # what uvicorn does when the graceful-shutdown timeout is over
+    scope[SHUTTING_DOWN] = True  # what the server's protocol does when its graceful shutdown begins
+    task.cancel()  # what uvicorn does when the drain period is over
     await task  # the guard answered and swallowed the server's cancellation
     assert client.status == 503
     assert client.body["error"]["type"] == "shutting_down"
@@ -131,3 +135,24 @@ async def test_in_flight_waits_for_the_last_requests() -> None:
     assert not await flight.wait_idle(0.01)
     asyncio.get_running_loop().call_later(0.05, flight.leave)
     assert await flight.wait_idle(5)
+
+
+async def test_any_other_cancellation_is_raised_untouched() -> None:
+    client = Client()
+    started = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        started.set()
+        await asyncio.sleep(30)
+
+    task = asyncio.ensure_future(serve(app, client))
+    await started.wait()
+    task.cancel()  # whoever runs the app (an embedding, a test client) cancels it
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation was swallowed")
+    assert client.sent == []

@@ -1,0 +1,131 @@
+"""Authentication and admission of every request, below the routes (pure ASGI).
+
+With a master key configured, every request needs a key (``Authorization: Bearer <key>`` or
+``x-api-key: <key>``), except ``GET /health``; ``/ready`` and ``/metrics`` need none unless
+``SWITCHYARD_PROTECT_METRICS``, then the master key. A virtual key's requests that may call models (every
+``POST`` under ``/v1/`` but key management, ``/v1/route`` and ``/v1/messages/count_tokens``) are admitted by
+the store (rpm, tpm, budget, ``max_parallel``) before the route runs; the lease is released when the request
+ends: answered, failed, or abandoned by its client (the task is cancelled). Refusals are JSON errors in the
+usual shape, in Anthropic's for ``/v1/messages``. The principal is bound for the request (planning and the
+call meter read it). Too many failed authentications from one client address: 429 for a while.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.errors import anthropic_error_body, anthropic_status, error_body
+from app.errors import GatewayError, PermissionDeniedError, RateLimitExceededError
+from app.governance.context import Principal, bind_holds, bind_principal, unbind_holds, unbind_principal
+from app.governance.service import Governance, Hold, Lease
+from app.observability.metrics import record_auth_failure
+
+OPEN_PATHS = frozenset({"/health"})
+PROBE_PATHS = frozenset({"/ready", "/metrics"})
+NOT_ADMITTED = ("/v1/keys", "/v1/route", "/v1/messages/count_tokens")
+
+
+def admitted(method: str, path: str) -> bool:
+    """Whether a request may call models (and so counts against the key's rate limits)."""
+    if method != "POST" or not path.startswith("/v1/"):
+        return False
+    return not any(path == p or path.startswith(p + "/") for p in NOT_ADMITTED)
+
+
+def credentials(scope: Scope) -> list[str]:
+    """The keys the request presents: ``Authorization: Bearer``, then ``x-api-key``."""
+    found: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = value.decode("latin-1").strip()
+            if text[:7].lower() == "bearer ":
+                found.append(text[7:].strip())
+        elif name == b"x-api-key":
+            found.append(value.decode("latin-1").strip())
+    return list(dict.fromkeys(k for k in found if k))
+
+
+def _answer(path: str, exc: GatewayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        status, body = anthropic_status(exc), orjson.dumps(anthropic_error_body(exc))
+    else:
+        status, body = exc.status_code, orjson.dumps(error_body(exc))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    return status, body, headers
+
+
+class GovernanceMiddleware:
+    """See the module docstring; a pass-through when the gateway has no governance (no master key)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gov = self._governance(scope) if scope["type"] == "http" else None
+        if gov is None:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in OPEN_PATHS or (path in PROBE_PATHS and not gov.config.protect_metrics):
+            await self.app(scope, receive, send)
+            return
+        lease: Lease | None = None
+        try:
+            principal = await self._authenticate(gov, scope)
+            if path in PROBE_PATHS and not principal.is_master:
+                raise PermissionDeniedError(f"{path} needs the master key")
+            if principal.record is not None and admitted(scope["method"], path):
+                lease = await gov.admit(principal)
+        except GatewayError as exc:
+            await self._refuse(send, path, exc)
+            return
+        token = bind_principal(principal)
+        holds: list[Hold] = []
+        holds_token = bind_holds(holds)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            unbind_holds(holds_token)
+            unbind_principal(token)
+            if holds:
+                await gov.settle_leftovers(holds)
+            if lease is not None:
+                await lease.release()
+
+    @staticmethod
+    def _governance(scope: Scope) -> Governance | None:
+        app: Any = scope.get("app")
+        gateway = getattr(getattr(app, "state", None), "gateway", None)
+        return getattr(gateway, "governance", None)
+
+    @staticmethod
+    async def _authenticate(gov: Governance, scope: Scope) -> Principal:
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        locked = gov.failures.locked_for(address)
+        if locked is not None:
+            record_auth_failure("locked_out")
+            raise RateLimitExceededError("too many failed authentications from this address", locked)
+        keys = credentials(scope)
+        if not keys:
+            raise gov.auth_error("missing")
+        error: GatewayError | None = None
+        for key in keys:
+            try:
+                return await gov.authenticate(key)
+            except GatewayError as exc:
+                error = error or exc
+        assert error is not None
+        if error.status_code == 401:
+            gov.failures.failed(address)
+        raise error
+
+    @staticmethod
+    async def _refuse(send: Send, path: str, exc: GatewayError) -> None:
+        status, body, headers = _answer(path, exc)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

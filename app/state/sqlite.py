@@ -1,0 +1,374 @@
+"""The embedded store: one SQLite file (WAL), shared by every worker process on the machine.
+
+Each operation is one transaction started with ``BEGIN IMMEDIATE``, which takes the database's write lock
+before reading, so the read and the write of a rate window, a lease or a reservation are never interleaved
+with another process's (writers queue on the lock for up to ``busy_timeout_s``). The connection lives on one
+thread per process (``sqlite3`` is blocking): the event loop never waits on the disk. The file survives
+restarts; ``":memory:"`` makes a private in-memory store (the governance service's local fallback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.state.base import StoreUnavailableError
+from app.state.records import RATE_WINDOW_S, Admission, KeyRecord, KeyUsage, period_start, refused
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spend (
+    key_id TEXT PRIMARY KEY, period_start REAL NOT NULL, spent REAL NOT NULL, total REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS spend_model (
+    key_id TEXT NOT NULL, model TEXT NOT NULL, period_start REAL NOT NULL, spent REAL NOT NULL,
+    total REAL NOT NULL, PRIMARY KEY (key_id, model));
+CREATE TABLE IF NOT EXISTS events (key_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL, amount INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key_id, kind, at);
+CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS leases_by_key ON leases (key_id, expires_at);
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS reservations_by_key ON reservations (key_id, expires_at);
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL,
+    PRIMARY KEY (namespace, key));
+"""
+REQUESTS, TOKENS = "r", "t"
+
+
+class SqliteStore:
+    """See the module docstring. ``clock`` (Unix seconds) and ``window_s`` are injectable for tests."""
+
+    kind = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock = time.time,
+        window_s: float = RATE_WINDOW_S,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = str(path)
+        self.description = "in-memory" if self.path == ":memory:" else f"sqlite file {self.path}"
+        self.clock, self.window_s, self.busy_timeout_s = clock, window_s, busy_timeout_s
+        self._pool: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._kv_writes = 0
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-state")
+            await self._call(self._open)
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            file = Path(self.path)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(SCHEMA)  # idempotent statements: workers starting together may all run them
+        self._conn = conn
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(pool, conn.close)
+        pool.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        if self._pool is None:
+            raise StoreUnavailableError("the embedded store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        except sqlite3.OperationalError as exc:  # locked for longer than busy_timeout, disk I/O error
+            raise StoreUnavailableError(f"sqlite: {exc}") from exc
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
+        """``fn(connection, now)`` in one ``BEGIN IMMEDIATE`` transaction."""
+
+        def run() -> T:
+            conn = self._conn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, self.clock())
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._call(run)
+
+    # -- keys ---------------------------------------------------------------------------------------------
+
+    async def create_key(self, record: KeyRecord) -> None:
+        def run(c: sqlite3.Connection, now: float) -> None:
+            c.execute(
+                "INSERT INTO keys (id, secret_hash, record) VALUES (?, ?, ?)",
+                (record.id, record.secret_hash, json.dumps(record.to_json())),
+            )
+
+        await self._tx(run)
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        return await self._tx(lambda c, now: _load(c, key_id))
+
+    async def find_key(self, secret_hash: str) -> KeyRecord | None:
+        def run(c: sqlite3.Connection, now: float) -> KeyRecord | None:
+            row = c.execute("SELECT record FROM keys WHERE secret_hash = ?", (secret_hash,)).fetchone()
+            return None if row is None else KeyRecord.from_json(json.loads(row[0]))
+
+        return await self._tx(run)
+
+    async def list_keys(self) -> list[KeyRecord]:
+        def run(c: sqlite3.Connection, now: float) -> list[KeyRecord]:
+            rows = c.execute("SELECT record FROM keys").fetchall()
+            return sorted((KeyRecord.from_json(json.loads(r[0])) for r in rows), key=lambda k: (k.created_at, k.id))
+
+        return await self._tx(run)
+
+    async def update_key(self, key_id: str, changes: dict[str, Any]) -> KeyRecord | None:
+        def run(c: sqlite3.Connection, now: float) -> KeyRecord | None:
+            record = _load(c, key_id)
+            if record is None:
+                return None
+            updated = record.with_changes(changes, now)
+            c.execute("UPDATE keys SET record = ? WHERE id = ?", (json.dumps(updated.to_json()), key_id))
+            if updated.anchor != record.anchor:  # a new budget period starts now
+                c.execute("UPDATE spend SET period_start = ?, spent = 0 WHERE key_id = ?", (updated.anchor, key_id))
+            return updated
+
+        return await self._tx(run)
+
+    # -- governance ---------------------------------------------------------------------------------------
+
+    async def admit(self, key_id: str, request_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
+        window = self.window_s
+
+        def run(c: sqlite3.Connection, now: float) -> Admission:
+            record = _load(c, key_id)
+            if record is None:
+                return refused("missing")
+            if record.revoked_at is not None:
+                return refused("revoked")
+            if record.is_expired(now):
+                return refused("expired")
+            start, spent = _roll(c, record, now)
+            if record.budget_usd is not None and spent >= record.budget_usd:
+                return refused("budget", _period_left(record, start, now), spent=spent, period_start=start)
+            if record.rpm is not None:
+                times = _window(c, key_id, REQUESTS, now - window)
+                if len(times) >= record.rpm:
+                    return refused("rpm", times[len(times) - record.rpm][0] + window - now)
+            if record.tpm is not None:
+                events = _window(c, key_id, TOKENS, now - window)
+                if (retry := _tokens_retry(events, record.tpm, now, window)) is not None:
+                    return refused("tpm", retry)
+            lease = lease_id is not None and record.max_parallel is not None
+            if lease:
+                c.execute("DELETE FROM leases WHERE key_id = ? AND expires_at <= ?", (key_id, now))
+                (held,) = c.execute("SELECT COUNT(*) FROM leases WHERE key_id = ?", (key_id,)).fetchone()
+                if record.max_parallel is not None and held >= record.max_parallel:
+                    return refused("parallel", 1.0)
+                c.execute(
+                    "INSERT INTO leases (id, key_id, expires_at) VALUES (?, ?, ?)",
+                    (lease_id, key_id, now + lease_ttl_s),
+                )
+            if record.rpm is not None:
+                c.execute("INSERT INTO events (key_id, kind, at, amount) VALUES (?, ?, ?, 1)", (key_id, REQUESTS, now))
+            return Admission(True, spent=spent, period_start=start, leased=lease)
+
+        return await self._tx(run)
+
+    async def release_lease(self, key_id: str, lease_id: str) -> None:
+        def run(c: sqlite3.Connection, now: float) -> None:
+            c.execute("DELETE FROM leases WHERE id = ? AND key_id = ?", (lease_id, key_id))
+
+        await self._tx(run)
+
+    async def renew_lease(self, key_id: str, lease_id: str, ttl_s: float) -> None:
+        def run(c: sqlite3.Connection, now: float) -> None:
+            c.execute("UPDATE leases SET expires_at = ? WHERE id = ? AND key_id = ?", (now + ttl_s, lease_id, key_id))
+
+        await self._tx(run)
+
+    async def reserve(self, key_id: str, reservation_id: str, amount: float, ttl_s: float) -> Admission:
+        def run(c: sqlite3.Connection, now: float) -> Admission:
+            record = _load(c, key_id)
+            if record is None:
+                return refused("missing")
+            if record.revoked_at is not None:
+                return refused("revoked")
+            if record.budget_usd is None:
+                return Admission(True)
+            start, spent = _roll(c, record, now)
+            c.execute("DELETE FROM reservations WHERE key_id = ? AND expires_at <= ?", (key_id, now))
+            (reserved,) = c.execute(
+                "SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE key_id = ?", (key_id,)
+            ).fetchone()
+            if spent + reserved >= record.budget_usd:
+                retry = 1.0 if spent < record.budget_usd else _period_left(record, start, now)
+                return refused("budget", retry, spent=spent, reserved=reserved, period_start=start)
+            c.execute(
+                "INSERT INTO reservations (id, key_id, amount, expires_at) VALUES (?, ?, ?, ?)",
+                (reservation_id, key_id, amount, now + ttl_s),
+            )
+            return Admission(True, spent=spent, reserved=reserved + amount, period_start=start)
+
+        return await self._tx(run)
+
+    async def settle(
+        self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int, event_id: str
+    ) -> None:
+        def run(c: sqlite3.Connection, now: float) -> None:
+            if reservation_id is not None:
+                c.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            record = _load(c, key_id)
+            if record is None:
+                return
+            start, _ = _roll(c, record, now)
+            if cost > 0:
+                c.execute(
+                    "UPDATE spend SET spent = spent + ?, total = total + ? WHERE key_id = ?", (cost, cost, key_id)
+                )
+                c.execute(
+                    "INSERT INTO spend_model (key_id, model, period_start, spent, total) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key_id, model) DO UPDATE SET "
+                    "spent = CASE WHEN period_start < excluded.period_start THEN excluded.spent "
+                    "ELSE spent + excluded.spent END, "
+                    "period_start = MAX(period_start, excluded.period_start), total = total + excluded.total",
+                    (key_id, model, start, cost, cost),
+                )
+            if tokens > 0 and record.tpm is not None:
+                c.execute(
+                    "INSERT INTO events (key_id, kind, at, amount) VALUES (?, ?, ?, ?)", (key_id, TOKENS, now, tokens)
+                )
+
+        await self._tx(run)
+
+    async def usage(self, key_id: str) -> KeyUsage:
+        window = self.window_s
+
+        def run(c: sqlite3.Connection, now: float) -> KeyUsage:
+            record = _load(c, key_id)
+            if record is None:
+                return KeyUsage(0.0, 0.0, 0.0, 0.0, {}, 0, 0, 0)
+            start, spent = _roll(c, record, now)
+            (total,) = c.execute("SELECT total FROM spend WHERE key_id = ?", (key_id,)).fetchone()
+            by_model = {
+                m: s
+                for m, s in c.execute(
+                    "SELECT model, spent FROM spend_model WHERE key_id = ? AND period_start >= ?", (key_id, start)
+                )
+            }
+            (reserved,) = c.execute(
+                "SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE key_id = ? AND expires_at > ?", (key_id, now)
+            ).fetchone()
+            (leases,) = c.execute(
+                "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?", (key_id, now)
+            ).fetchone()
+            requests = len(_window(c, key_id, REQUESTS, now - window))
+            tokens = sum(amount for _, amount in _window(c, key_id, TOKENS, now - window))
+            return KeyUsage(start, spent, float(reserved), float(total), by_model, requests, tokens, int(leases))
+
+        return await self._tx(run)
+
+    # -- key/value ----------------------------------------------------------------------------------------
+
+    async def kv_get(self, namespace: str, key: str) -> bytes | None:
+        def run(c: sqlite3.Connection, now: float) -> bytes | None:
+            row = c.execute(
+                "SELECT value FROM kv WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (namespace, key, now),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._tx(run)
+
+    async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        self._kv_writes += 1
+        sweep = self._kv_writes % 256 == 0
+
+        def run(c: sqlite3.Connection, now: float) -> None:
+            expires = None if ttl_s is None else now + ttl_s
+            c.execute(
+                "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                (namespace, key, value, expires),
+            )
+            if sweep:
+                c.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+
+        await self._tx(run)
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        def run(c: sqlite3.Connection, now: float) -> bool:
+            return c.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).rowcount > 0
+
+        return await self._tx(run)
+
+
+# -- helpers, run inside a transaction ---------------------------------------------------------------------
+
+
+def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:
+    row = c.execute("SELECT record FROM keys WHERE id = ?", (key_id,)).fetchone()
+    return None if row is None else KeyRecord.from_json(json.loads(row[0]))
+
+
+def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, float]:
+    """The current period's start and settled spend, starting a new period when the stored one is over."""
+    start = period_start(record.anchor, record.period_s, now)
+    row = c.execute("SELECT period_start, spent FROM spend WHERE key_id = ?", (record.id,)).fetchone()
+    if row is None:
+        c.execute("INSERT INTO spend (key_id, period_start, spent, total) VALUES (?, ?, 0, 0)", (record.id, start))
+        return start, 0.0
+    stored, spent = row
+    if stored < start:
+        c.execute("UPDATE spend SET period_start = ?, spent = 0 WHERE key_id = ?", (start, record.id))
+        return start, 0.0
+    return float(stored), float(spent)
+
+
+def _window(c: sqlite3.Connection, key_id: str, kind: str, since: float) -> list[tuple[float, int]]:
+    """The (time, amount) events of ``kind`` after ``since``, oldest first (older ones are deleted)."""
+    c.execute("DELETE FROM events WHERE key_id = ? AND kind = ? AND at <= ?", (key_id, kind, since))
+    return c.execute(
+        "SELECT at, amount FROM events WHERE key_id = ? AND kind = ? ORDER BY at", (key_id, kind)
+    ).fetchall()
+
+
+def _tokens_retry(events: list[tuple[float, int]], limit: int, now: float, window: float) -> float | None:
+    """None while the window's tokens are below ``limit``; else the seconds until they are."""
+    used = sum(amount for _, amount in events)
+    if used < limit:
+        return None
+    for at, amount in events:
+        used -= amount
+        if used < limit:
+            return at + window - now
+    return window
+
+
+def _period_left(record: KeyRecord, start: float, now: float) -> float | None:
+    return None if record.period_s is None else start + record.period_s - now

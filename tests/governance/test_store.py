@@ -1,0 +1,205 @@
+"""The state store's contract, run against both implementations (the embedded SQLite file and a real
+redis-server): keys, rate windows, leases, budget reservations, spend, key/value with expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.state import KeyRecord, SqliteStore, StateStore
+from tests.governance.conftest import WINDOW_S
+
+
+def record(**fields: object) -> KeyRecord:
+    fields.setdefault("id", "key_" + uuid.uuid4().hex[:8])
+    fields.setdefault("name", "k")
+    fields.setdefault("secret_hash", uuid.uuid4().hex)
+    fields.setdefault("created_at", time.time())
+    return KeyRecord(**fields)  # type: ignore[arg-type]
+
+
+def uid() -> str:
+    return uuid.uuid4().hex
+
+
+async def test_keys_are_created_found_listed_updated(store: StateStore) -> None:
+    key = record(name="alpha", models=("a", "b"), rpm=10, metadata={"team": "x"})
+    await store.create_key(key)
+    assert await store.find_key(key.secret_hash) == key
+    assert await store.get_key(key.id) == key
+    assert await store.find_key("nope") is None and await store.get_key("nope") is None
+    other = record(name="beta")
+    await store.create_key(other)
+    assert [k.name for k in await store.list_keys()] == ["alpha", "beta"]
+    updated = await store.update_key(key.id, {"rpm": None, "tpm": 500, "models": None, "name": "alpha2"})
+    assert updated is not None and (updated.rpm, updated.tpm, updated.models, updated.name) == (
+        None,
+        500,
+        None,
+        "alpha2",
+    )
+    assert await store.get_key(key.id) == updated
+    assert await store.update_key("nope", {"rpm": 1}) is None
+
+
+async def test_refusals_of_missing_revoked_and_expired_keys(store: StateStore) -> None:
+    assert (await store.admit("key_missing", uid(), None, 10)).refusal == "missing"
+    revoked, expired = record(), record(expires_at=time.time() - 1)
+    await store.create_key(revoked)
+    await store.create_key(expired)
+    await store.update_key(revoked.id, {"revoked_at": time.time()})
+    assert (await store.admit(revoked.id, uid(), None, 10)).refusal == "revoked"
+    assert (await store.admit(expired.id, uid(), None, 10)).refusal == "expired"
+    assert (await store.reserve(revoked.id, uid(), 0.1, 10)).refusal == "revoked"
+
+
+async def test_rpm_is_an_exact_sliding_window(store: StateStore) -> None:
+    key = record(rpm=5)
+    await store.create_key(key)
+    results = await asyncio.gather(*(store.admit(key.id, uid(), None, 10) for _ in range(12)))
+    assert sum(r.ok for r in results) == 5  # exactly the limit, concurrent callers included
+    refused = [r for r in results if not r.ok]
+    assert all(r.refusal == "rpm" and r.retry_after is not None and 0 < r.retry_after <= WINDOW_S for r in refused)
+    await asyncio.sleep(WINDOW_S + 0.2)  # the window slides: the limit is available again, all of it
+    assert sum([(await store.admit(key.id, uid(), None, 10)).ok for _ in range(6)]) == 5
+    assert (await store.usage(key.id)).requests_in_window == 5
+
+
+async def test_tpm_counts_settled_tokens(store: StateStore) -> None:
+    key = record(tpm=100)
+    await store.create_key(key)
+    assert (await store.admit(key.id, uid(), None, 10)).ok
+    await store.settle(key.id, None, 0.0, "m", 60, uid())
+    assert (await store.admit(key.id, uid(), None, 10)).ok  # 60 < 100: admitted
+    await store.settle(key.id, None, 0.0, "m", 40, uid())
+    refused = await store.admit(key.id, uid(), None, 10)
+    assert refused.refusal == "tpm" and refused.retry_after is not None and 0 < refused.retry_after <= WINDOW_S
+    assert (await store.usage(key.id)).tokens_in_window == 100
+    await asyncio.sleep(WINDOW_S + 0.2)
+    assert (await store.admit(key.id, uid(), None, 10)).ok
+
+
+async def test_max_parallel_leases_are_released_and_expire(store: StateStore) -> None:
+    key = record(max_parallel=2)
+    await store.create_key(key)
+    first, second = await store.admit(key.id, uid(), "l1", 10), await store.admit(key.id, uid(), "l2", 10)
+    assert first.ok and first.leased and second.ok
+    third = await store.admit(key.id, uid(), "l3", 10)
+    assert third.refusal == "parallel" and third.retry_after
+    assert (await store.usage(key.id)).parallel == 2
+    await store.release_lease(key.id, "l1")
+    assert (await store.admit(key.id, uid(), "l4", 0.3)).ok  # a short lease: the worker "dies" holding it
+    assert not (await store.admit(key.id, uid(), "l5", 10)).ok
+    await asyncio.sleep(0.6)
+    assert (await store.admit(key.id, uid(), "l6", 0.3)).ok  # l4 expired by itself
+    await store.renew_lease(key.id, "l6", 10)  # renewed: it no longer expires soon
+    await asyncio.sleep(0.6)
+    assert not (await store.admit(key.id, uid(), "l7", 10)).ok
+    unlimited = record()
+    await store.create_key(unlimited)
+    assert not (await store.admit(unlimited.id, uid(), "l", 10)).leased  # no max_parallel: no lease taken
+
+
+async def test_reservations_hold_the_budget_until_settled(store: StateStore) -> None:
+    key = record(budget_usd=1.0, budget_period="1d")
+    await store.create_key(key)
+    assert (await store.reserve(key.id, "r1", 0.6, 10)).ok
+    second = await store.reserve(key.id, "r2", 0.6, 10)  # 0.6 < 1.0: admitted, may overspend by one
+    assert second.ok and second.reserved == pytest.approx(1.2)
+    held = await store.reserve(key.id, "r3", 0.01, 10)
+    assert held.refusal == "budget" and held.spent == 0 and held.retry_after == 1.0  # held, not spent
+    await store.settle(key.id, "r1", 0.25, "model-a", 30, uid())
+    await store.settle(key.id, "r2", 0.5, "model-b", 30, uid())
+    usage = await store.usage(key.id)
+    assert usage.spent_usd == pytest.approx(0.75) and usage.reserved_usd == 0
+    assert usage.spend_by_model == pytest.approx({"model-a": 0.25, "model-b": 0.5})
+    assert (await store.admit(key.id, uid(), None, 10)).ok
+    await store.settle(key.id, None, 0.3, "model-a", 0, uid())  # spend now 1.05: the budget is spent
+    spent = await store.admit(key.id, uid(), None, 10)
+    assert spent.refusal == "budget" and spent.retry_after is not None and 0 < spent.retry_after <= 86400
+    assert (await store.reserve(key.id, "r4", 0.0, 10)).refusal == "budget"
+
+
+async def test_expired_reservations_free_the_budget(store: StateStore) -> None:
+    key = record(budget_usd=1.0)
+    await store.create_key(key)
+    assert (await store.reserve(key.id, "r1", 5.0, 0.3)).ok  # the worker dies holding it
+    assert not (await store.reserve(key.id, "r2", 0.1, 10)).ok
+    await asyncio.sleep(0.6)
+    assert (await store.reserve(key.id, "r3", 0.1, 10)).ok
+
+
+async def test_concurrent_reservations_never_overspend_by_more_than_one(store: StateStore) -> None:
+    key = record(budget_usd=1.0)
+    await store.create_key(key)
+
+    async def call() -> None:
+        rid = uid()
+        if (await store.reserve(key.id, rid, 0.3, 10)).ok:
+            await asyncio.sleep(0.01)
+            await store.settle(key.id, rid, 0.25, "m", 10, uid())
+
+    await asyncio.gather(*(call() for _ in range(40)))
+    usage = await store.usage(key.id)
+    assert 1.0 <= usage.spent_usd <= 1.0 + 0.3 and usage.reserved_usd == 0
+
+
+async def test_a_new_budget_period_starts_when_it_changes(store: StateStore) -> None:
+    key = record(budget_usd=1.0, budget_period="30d")
+    await store.create_key(key)
+    await store.settle(key.id, None, 2.0, "m", 0, uid())
+    assert (await store.admit(key.id, uid(), None, 10)).refusal == "budget"
+    await store.update_key(key.id, {"budget_period": "1d"})
+    usage = await store.usage(key.id)
+    assert usage.spent_usd == 0 and usage.total_spend_usd == pytest.approx(2.0) and usage.spend_by_model == {}
+    assert usage.period_start >= key.created_at
+    assert (await store.admit(key.id, uid(), None, 10)).ok
+
+
+async def test_key_value_with_expiry(store: StateStore) -> None:
+    assert await store.kv_get("responses", "a") is None
+    await store.kv_set("responses", "a", b"\x00binary\xff")
+    await store.kv_set("feedback", "a", b"other namespace", ttl_s=0.3)
+    assert await store.kv_get("responses", "a") == b"\x00binary\xff"
+    assert await store.kv_get("feedback", "a") == b"other namespace"
+    await asyncio.sleep(0.6)
+    assert await store.kv_get("feedback", "a") is None
+    assert await store.kv_delete("responses", "a") and not await store.kv_delete("responses", "a")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_sqlite_periods_roll_over_and_state_survives_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "state.db"
+    store = SqliteStore(path, clock=clock)
+    await store.start()
+    key = record(budget_usd=1.0, budget_period="1h", created_at=clock.now)
+    await store.create_key(key)
+    await store.settle(key.id, None, 1.5, "m", 0, uid())
+    assert (await store.admit(key.id, uid(), None, 10)).refusal == "budget"
+    await store.aclose()
+
+    store = SqliteStore(path, clock=clock)  # a restart keeps the key and its spend
+    await store.start()
+    try:
+        assert await store.find_key(key.secret_hash) == key
+        assert (await store.usage(key.id)).spent_usd == pytest.approx(1.5)
+        clock.now += 3600 * 2.5  # two and a half periods later: a fresh period, aligned on the creation
+        usage = await store.usage(key.id)
+        assert usage.spent_usd == 0 and usage.period_start == key.created_at + 7200
+        assert usage.total_spend_usd == pytest.approx(1.5)
+        assert (await store.admit(key.id, uid(), None, 10)).ok
+    finally:
+        await store.aclose()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
