@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.domain import ChatRequest
 from app.errors import InvalidRequestError, NoModelAvailableError, PermissionDeniedError
 from app.governance.context import current_principal
 from app.governance.service import Governance
+from app.observability.context import current_request_id
 from app.orchestration.breaker_sync import BreakerSync
 from app.orchestration.executor import Executor
 from app.orchestration.options import RunOptions
@@ -16,10 +18,14 @@ from app.orchestration.result import Outcome
 from app.orchestration.streaming import StreamOpener, StreamSession
 from app.providers.registry import ProviderRegistry
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput
+from app.routing.context import NO_MODELS, RoutingModels, load_routing_models
+from app.routing.feedback import FeedbackLog, decision_record
 from app.routing.router import resolve_mode, route
 from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, Rule, compile_rules
 from app.settings.catalogue import GatewayConfig, load_config
 from app.settings.settings import Settings
+from app.state import StateStore, open_store
+from app.tokens import estimate_tokens
 
 
 @dataclass
@@ -34,6 +40,10 @@ class Gateway:
     breaker_sync: BreakerSync | None = None  # breaker transitions shared through Redis (SWITCHYARD_REDIS_URL)
     rules: tuple[Rule, ...] = ()  # the routing rules, compiled once
     governance: Governance | None = None  # keys, limits and budgets (when a master key is configured)
+    state: StateStore | None = None  # the shared state store (keys, stored responses, feedback); see state_store
+    _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    routing_models: RoutingModels = NO_MODELS  # embedding, semantic tasks, learned router (loaded at startup)
+    feedback_log: FeedbackLog | None = None  # routing decisions kept for POST /v1/feedback (when enabled)
 
     @classmethod
     def build(
@@ -42,10 +52,17 @@ class Gateway:
         config = load_config(settings.config)
         rules = compile_rules(config.routing, conditions, config.source)  # an unknown custom condition fails here
         registry = ProviderRegistry.build(config, env)
-        governance = Governance.from_settings(settings, config.orchestration, registry.names())
+        state = open_store(settings)
+        governance = Governance.from_settings(settings, config.orchestration, registry.names(), state)
         executor = Executor(registry, config.orchestration, meter=governance)
         sync = BreakerSync(settings.redis_url, executor.breakers, registry.names()) if settings.redis_url else None
-        return cls(settings, config, registry, executor, conditions, sync, rules, governance)
+        models = load_routing_models(config.routing, config.source)  # a bad router file fails here
+        gateway = cls(
+            settings, config, registry, executor, conditions, sync, rules, governance, state, routing_models=models
+        )
+        if config.routing.feedback.enabled:
+            gateway.feedback_log = FeedbackLog(gateway.state_store, config.routing.feedback)
+        return gateway
 
     async def start(self) -> None:
         """Start background work (breaker sharing through Redis, when configured) and the key store."""
@@ -53,6 +70,15 @@ class Gateway:
             await self.governance.start()
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
+
+    async def state_store(self) -> StateStore:
+        """The shared state store (embedded SQLite, or Redis when configured), started on first use: without
+        access control nothing opens it until something (stored responses, feedback) needs it."""
+        if self.state is None:
+            self.state = open_store(self.settings)
+        async with self._state_lock:
+            await self.state.start()  # idempotent
+        return self.state
 
     def cannot_serve(self, name: str, request: ChatRequest, *, stream: bool = False) -> tuple[str, ...]:
         """The parameters of ``request`` that model ``name`` cannot honour."""
@@ -82,6 +108,7 @@ class Gateway:
                 cost_per_1k_input=target.price.input_per_1k,
                 cost_per_1k_output=target.price.output_per_1k,
                 fallbacks=target.config.fallbacks,
+                router_name=target.config.router_name,
                 unavailable_reason=reason,
             )
         return view
@@ -106,13 +133,13 @@ class Gateway:
                 )
         catalogue = self.catalogue(inp.request, stream=inp.stream)
         try:
-            return route(inp, catalogue, self.config.routing, self.conditions, self.rules)
+            return route(inp, catalogue, self.config.routing, self.conditions, self.rules, self.routing_models)
         except NoModelAvailableError:
             if principal is None or not principal.restricted:
                 raise
             unrestricted = self.catalogue(inp.request, stream=inp.stream, for_key=False)
             try:
-                route(inp, unrestricted, self.config.routing, self.conditions, self.rules)
+                route(inp, unrestricted, self.config.routing, self.conditions, self.rules, self.routing_models)
             except NoModelAvailableError:
                 raise  # nothing could serve it, with or without the key's restriction
             raise PermissionDeniedError("no model this key may use can serve this request") from None
@@ -124,18 +151,35 @@ class Gateway:
 
     async def run(self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None) -> Outcome:
         """Execute a plan: fallbacks/hedging or a parallel strategy, within the request's deadline."""
-        return await self.executor.execute(decision, request, options)
+        outcome = await self.executor.execute(decision, request, options)
+        self._record(decision, request, outcome.completion.model)
+        return outcome
 
     async def stream(
         self, decision: RouteDecision, request: ChatRequest, timeout_s: float | None = None
     ) -> StreamSession:
         """Open a streamed plan: the same breakers, retries and fallbacks as ``run`` until a model has said
         something, within the request's deadline (which also bounds the rest of the stream)."""
-        return await StreamOpener(self.executor).open(decision, request, timeout_s)
+        session = await StreamOpener(self.executor).open(decision, request, timeout_s)
+        self._record(decision, request, session.model)
+        return session
+
+    def _record(self, decision: RouteDecision, request: ChatRequest, model: str) -> None:
+        """Keep the decision and the answering model for ``POST /v1/feedback`` (written in the background)."""
+        if self.feedback_log is None or (request_id := current_request_id()) is None:
+            return
+        prompt = request.prompt_text if self.config.routing.feedback.keep_prompts else None
+        self.feedback_log.record(
+            request_id, decision_record(decision, model, estimate_tokens(request.prompt_text), prompt)
+        )
 
     async def aclose(self) -> None:
+        if self.feedback_log is not None:
+            await self.feedback_log.drain()
         if self.breaker_sync is not None:
             await self.breaker_sync.aclose()
         if self.governance is not None:
             await self.governance.aclose()
+        if self.state is not None:
+            await self.state.aclose()  # idempotent (the governance may have closed it)
         await self.registry.aclose()

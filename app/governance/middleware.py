@@ -18,7 +18,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import anthropic_error_body, anthropic_status, error_body
-from app.errors import GatewayError, PermissionDeniedError, RateLimitExceededError
+from app.errors import GatewayError, PermissionDeniedError, RateLimitExceededError, StateUnavailableError
 from app.governance.context import Principal, bind_holds, bind_principal, unbind_holds, unbind_principal
 from app.governance.service import Governance, Hold, Lease
 from app.observability.metrics import record_auth_failure
@@ -33,6 +33,12 @@ def admitted(method: str, path: str) -> bool:
     if method != "POST" or not path.startswith("/v1/"):
         return False
     return not any(path == p or path.startswith(p + "/") for p in NOT_ADMITTED)
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path within the app (without a ``root_path`` prefix)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def credentials(scope: Scope) -> list[str]:
@@ -65,11 +71,17 @@ class GovernanceMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gov = self._governance(scope) if scope["type"] == "http" else None
-        if gov is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
+        gov, required = self._governance(scope)
+        path = route_path(scope)
+        if gov is None:
+            if required and path not in OPEN_PATHS:  # a master key is configured: never serve open
+                await self._refuse(send, path, StateUnavailableError("access control is not ready yet"))
+                return
+            await self.app(scope, receive, send)
+            return
         if path in OPEN_PATHS or (path in PROBE_PATHS and not gov.config.protect_metrics):
             await self.app(scope, receive, send)
             return
@@ -97,10 +109,13 @@ class GovernanceMiddleware:
                 await lease.release()
 
     @staticmethod
-    def _governance(scope: Scope) -> Governance | None:
-        app: Any = scope.get("app")
-        gateway = getattr(getattr(app, "state", None), "gateway", None)
-        return getattr(gateway, "governance", None)
+    def _governance(scope: Scope) -> tuple[Governance | None, bool]:
+        """The gateway's governance, and whether the settings ask for one (a master key is configured)."""
+        state = getattr(scope.get("app"), "state", None)
+        gateway = getattr(state, "gateway", None)
+        settings: Any = getattr(state, "settings", None)
+        required = settings is not None and (settings.master_key is not None or settings.master_key_file is not None)
+        return getattr(gateway, "governance", None), required
 
     @staticmethod
     async def _authenticate(gov: Governance, scope: Scope) -> Principal:

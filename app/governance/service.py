@@ -21,7 +21,7 @@ call, spend, and key management, over a ``StateStore``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hmac
 import logging
 import time
 import uuid
@@ -39,7 +39,8 @@ from app.errors import (
     StateUnavailableError,
 )
 from app.governance.admin import KeyAdmin
-from app.governance.context import MASTER, Principal, current_principal, request_holds
+from app.governance.context import MASTER, Principal, current_principal
+from app.governance.handles import LEASE_TTL_S, GovernanceConfig, Hold, Lease
 from app.governance.keys import KEY_PREFIX, KeyCreate, KeyUpdate, hash_secret, rfc3339, same_hash
 from app.governance.limits import AuthFailures, KeyLabels
 from app.governance.master import is_loopback_host, master_key
@@ -57,23 +58,8 @@ log = logging.getLogger("switchyard.governance")
 T = TypeVar("T")
 
 RETRY_S = 1.0  # after a failed store call, go straight to local limits for this long
-LEASE_TTL_S = 30.0  # a max_parallel lease expires unless renewed (a dead worker frees it within this)
-LEASE_RENEW_S = 10.0
 MAX_CACHED_KEYS = 10_000
 MAX_PENDING = 100_000  # settlements kept for replay while the store is down
-
-
-@dataclass(frozen=True, slots=True)
-class GovernanceConfig:
-    master_key: str
-    protect_metrics: bool = False
-    key_cache_ttl_s: float = 0.5
-    store_grace_s: float = 300.0
-    default_max_output_tokens: int = 4096
-    reservation_ttl_s: float = 660.0  # longer than any request may run (its deadline) plus a margin
-    auth_failures_per_minute: int = 20
-    auth_lockout_s: float = 60.0
-    metrics_max_key_names: int = 100
 
 
 @dataclass(slots=True)
@@ -89,54 +75,6 @@ class _Pending:
     cost: float
     model: str
     tokens: int
-
-
-class Lease:
-    """A ``max_parallel`` slot held by one request; renewed while it runs, released when it ends."""
-
-    def __init__(self, gov: Governance, store: StateStore, key_id: str, lease_id: str) -> None:
-        self.gov, self.store, self.key_id, self.lease_id = gov, store, key_id, lease_id
-        self._renewal = asyncio.create_task(self._renew(), name="lease-renewal")
-
-    async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_RENEW_S)
-            with contextlib.suppress(Exception):
-                await self.store.renew_lease(self.key_id, self.lease_id, LEASE_TTL_S)
-
-    async def release(self) -> None:
-        """Free the slot; never raises, and completes even if the caller is being cancelled."""
-        self._renewal.cancel()
-        await self.gov.shielded(self.store.release_lease(self.key_id, self.lease_id))
-
-
-class Hold:
-    """One upstream call's reservation (``reservation_id`` None: the key has no budget, nothing is held).
-    ``prompt_cost`` is what the call costs if only its prompt was sent (settled when nobody settles it)."""
-
-    def __init__(
-        self,
-        gov: Governance,
-        store: StateStore,
-        record: KeyRecord,
-        model: str,
-        reservation_id: str | None,
-        prompt_cost: float = 0.0,
-    ) -> None:
-        self.gov, self.store, self.record, self.model, self.reservation_id = gov, store, record, model, reservation_id
-        self.prompt_cost = prompt_cost
-        self.done = False
-        holds = request_holds()
-        if holds is not None:
-            holds.append(self)
-
-    async def settle(self, cost: float | None, usage: Usage | None = None) -> None:
-        """Replace the reservation by the call's exact ``cost`` (None: unknown price, counted 0); idempotent,
-        never raises, completes even if the caller is being cancelled."""
-        if self.done:
-            return
-        self.done = True
-        await self.gov.shielded(self.gov.settle(self, max(cost or 0.0, 0.0), usage or Usage()))
 
 
 class Governance:
@@ -168,9 +106,14 @@ class Governance:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, orchestration: OrchestrationConfig, known_models: Collection[str]
+        cls,
+        settings: Settings,
+        orchestration: OrchestrationConfig,
+        known_models: Collection[str],
+        store: StateStore | None = None,
     ) -> Governance | None:
-        """The service ``settings`` ask for: None without a master key (no access control)."""
+        """The service ``settings`` ask for, over ``store`` (default: the one the settings name); None without
+        a master key (no access control)."""
         key = master_key(settings)
         if key is None:
             if settings.auth != "disabled" and settings.host and not is_loopback_host(settings.host):
@@ -189,7 +132,7 @@ class Governance:
             auth_lockout_s=settings.auth_lockout_s,
             metrics_max_key_names=settings.metrics_max_key_names,
         )
-        return cls(open_store(settings), config, known_models)
+        return cls(store or open_store(settings), config, known_models)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -500,6 +443,5 @@ def _uid() -> str:
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+    """Constant-time equality that does not even reveal the length (digests are compared)."""
+    return hmac.compare_digest(hash_secret(a), hash_secret(b))

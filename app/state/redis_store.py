@@ -63,6 +63,8 @@ class RedisStore:
     async def start(self) -> None:
         import redis.asyncio as aioredis
 
+        if self._client is not None:
+            return
         self._client = aioredis.Redis.from_url(
             self.url,
             decode_responses=False,

@@ -174,7 +174,10 @@ async def test_labels_are_bounded(client: httpx.AsyncClient, upstream: FakeUpstr
 
 
 def test_prepare_multiprocess_dir_exports_and_clears(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # set, then unset: monkeypatch then restores the variable's absence after prepare_multiprocess_dir sets it
+    # (a bare delenv of an unset variable records nothing, and the setting would leak into later tests)
+    monkeypatch.setenv(MULTIPROC_ENV, "unused")
+    monkeypatch.delenv(MULTIPROC_ENV)
     target = tmp_path / "prom"
     target.mkdir()
     (target / "counter_123.db").write_bytes(b"stale")

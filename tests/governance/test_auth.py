@@ -200,3 +200,14 @@ async def test_master_key_from_a_file(upstream: FakeUpstream, config: Path, tmp_
         upstream.script(PRICED_UPSTREAM, Reply(text="ok"))
         assert (await client.post("/v1/chat/completions", json=chat_body())).status_code == 401
         assert (await client.post("/v1/chat/completions", json=chat_body(), headers=MASTER_HEADERS)).status_code == 200
+
+
+async def test_a_protected_app_never_serves_open_before_its_lifespan(config: Path, tmp_path: Path) -> None:
+    from app.main import create_app
+    from app.settings.settings import Settings
+
+    app = create_app(Settings(config=config, master_key=MASTER, state_path=tmp_path / "s.db"))
+    transport = httpx.ASGITransport(app=app)  # no lifespan: the gateway (and its key store) is not built
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.post("/v1/chat/completions", json=chat_body())
+        assert response.status_code == 503 and response.json()["error"]["type"] == "state_unavailable"
