@@ -21,6 +21,7 @@ from app.api.errors import anthropic_error_body, anthropic_status, error_body
 from app.errors import GatewayError, PermissionDeniedError, RateLimitExceededError, StateUnavailableError
 from app.governance.context import Principal, bind_holds, bind_principal, unbind_holds, unbind_principal
 from app.governance.service import Governance, Hold, Lease
+from app.observability.context import annotate
 from app.observability.metrics import record_auth_failure
 
 OPEN_PATHS = frozenset({"/health"})
@@ -95,6 +96,7 @@ class GovernanceMiddleware:
         except GatewayError as exc:
             await self._refuse(send, path, exc)
             return
+        annotate(key="master" if principal.record is None else principal.record.name)
         token = bind_principal(principal)
         holds: list[Hold] = []
         holds_token = bind_holds(holds)

@@ -34,17 +34,16 @@ from app.domain import ChatRequest, Usage
 from app.errors import (
     AuthenticationError,
     GatewayError,
-    KeyBudgetExceededError,
-    RateLimitExceededError,
     StateUnavailableError,
 )
 from app.governance.admin import KeyAdmin
 from app.governance.context import MASTER, Principal, current_principal
 from app.governance.handles import LEASE_TTL_S, GovernanceConfig, Hold, Lease
-from app.governance.keys import KEY_PREFIX, KeyCreate, KeyUpdate, hash_secret, rfc3339, same_hash
+from app.governance.keys import KEY_PREFIX, KeyCreate, KeyUpdate, hash_secret, same_hash
 from app.governance.limits import AuthFailures, KeyLabels
 from app.governance.master import is_loopback_host, master_key
-from app.observability.metrics import record_auth_failure, record_key_rejection, record_key_request, record_key_spend
+from app.governance.refusals import auth_error, refusal
+from app.observability.metrics import record_key_request, record_key_spend
 from app.orchestration.breaker_sync import RateLimitedWarning
 from app.providers.base import ModelTarget
 from app.settings.orchestration import OrchestrationConfig
@@ -277,15 +276,7 @@ class Governance:
 
     @staticmethod
     def auth_error(reason: str) -> AuthenticationError:
-        record_auth_failure(reason)
-        messages = {
-            "missing": ("missing API key: send Authorization: Bearer <key> or x-api-key: <key>", "missing_api_key"),
-            "invalid": ("invalid API key", "invalid_api_key"),
-            "revoked": ("this API key has been revoked", "revoked_api_key"),
-            "expired": ("this API key has expired", "expired_api_key"),
-        }
-        message, code = messages[reason]
-        return AuthenticationError(message, code=code)
+        return auth_error(reason)
 
     # -- admission ------------------------------------------------------------------------------------------
 
@@ -320,28 +311,9 @@ class Governance:
         return None
 
     def _refusal(self, record: KeyRecord, a: Admission, label: str) -> GatewayError:
-        reason = a.refusal or "refused"
-        record_key_rejection(label, reason)
-        if reason in ("missing", "revoked", "expired"):
+        if a.refusal in ("missing", "revoked", "expired"):
             self.forget(record.id)
-            return self.auth_error("invalid" if reason == "missing" else reason)
-        if reason == "budget":
-            budget = record.budget_usd or 0.0
-            if a.spent >= budget:
-                message = f"this key's budget of ${budget:g} is spent for the current period"
-                resets = None if record.period_s is None else rfc3339(a.period_start + record.period_s)
-            else:
-                message = f"this key's remaining budget (of ${budget:g}) is held by its requests in flight"
-                resets = None
-            return KeyBudgetExceededError(
-                message, budget_usd=budget, spent_usd=round(a.spent, 9), period_resets_at=resets
-            )
-        limits = {
-            "rpm": f"rate limit exceeded: {record.rpm} requests per minute",
-            "tpm": f"rate limit exceeded: {record.tpm} tokens per minute",
-            "parallel": f"rate limit exceeded: at most {record.max_parallel} requests in flight",
-        }
-        return RateLimitExceededError(limits.get(reason, "rate limit exceeded"), a.retry_after or 1.0, limit=reason)
+        return refusal(record, a, label)
 
     # -- calls: reservations and settlement (the orchestrator's CallMeter) ----------------------------------------
 

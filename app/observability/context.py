@@ -27,6 +27,7 @@ class RequestContext:
         "estimated",
         "fallbacks",
         "input_tokens",
+        "key",
         "log_prompts",
         "model",
         "output_tokens",
@@ -42,6 +43,7 @@ class RequestContext:
         self.request_id = request_id
         self.log_prompts = log_prompts
         self.route: str | None = None
+        self.key: str | None = None  # the name of the virtual key (or "master"); never the secret
         self.model: str | None = None
         self.provider: str | None = None
         self.input_tokens: int | None = None

@@ -189,6 +189,8 @@ class ObservabilityMiddleware:
             "output_tokens": ctx.output_tokens,
             "cost": ctx.cost,
         }
+        if ctx.key is not None:
+            fields["key"] = ctx.key
         if ctx.estimated:
             fields["estimated"] = True
         if ctx.error_message:

@@ -225,6 +225,8 @@ async def test_keys_never_reach_logs_metrics_or_errors(
     out, err = capfd.readouterr()
     assert err and caplog.records  # the request logs were captured
     records = " ".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
+    access = [getattr(r, "fields", {}) for r in caplog.records if r.name == "switchyard.access"]
+    assert {"test-key", "master"} <= {f.get("key") for f in access}  # each line names the key, never its secret
     for secret_value in (secret, secret[6:], "sy-master-test-0123456789abcdef"):
         for where, text in (("stdout", out), ("stderr", err), ("records", records), ("bodies", " ".join(bodies))):
             assert secret_value not in text, where

@@ -12,7 +12,16 @@ import yaml
 
 from tests.fakes.scripts import Reply
 from tests.fakes.server import FakeUpstream
-from tests.governance.support import PRICED, PRICED_UPSTREAM, bearer, chat, create_key, governed_client, governed_config
+from tests.governance.support import (
+    MASTER_HEADERS,
+    PRICED,
+    PRICED_UPSTREAM,
+    bearer,
+    chat,
+    create_key,
+    governed_client,
+    governed_config,
+)
 
 MINI, GPT4O, CLAUDE, GEMINI = "gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "gemini-2.0-flash"
 
@@ -118,3 +127,16 @@ async def test_unusable_allowed_models_are_403(
         assert response.status_code == 403, response.text
         assert response.json()["error"]["type"] == "permission_denied"
         assert upstream.requests == []
+
+
+async def test_a_key_lists_only_its_models(client: httpx.AsyncClient) -> None:
+    _, secret = await create_key(client, models=[MINI, PRICED])
+    listed = await client.get("/v1/models", headers=bearer(secret))
+    assert listed.status_code == 200 and {m["id"] for m in listed.json()["data"]} == {MINI, PRICED}
+    anthropic = await client.get("/v1/models", headers={"x-api-key": secret, "anthropic-version": "2023-06-01"})
+    assert {m["id"] for m in anthropic.json()["data"]} == {MINI, PRICED}
+    assert (await client.get(f"/v1/models/{MINI}", headers=bearer(secret))).status_code == 200
+    hidden = await client.get(f"/v1/models/{GPT4O}", headers=bearer(secret))
+    assert hidden.status_code == 403 and hidden.json()["error"]["type"] == "permission_denied"
+    master = await client.get("/v1/models", headers=MASTER_HEADERS)
+    assert {MINI, PRICED, GPT4O, CLAUDE} <= {m["id"] for m in master.json()["data"]}

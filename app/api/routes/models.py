@@ -2,7 +2,8 @@
 ``created``, ``owned_by``) plus Switchyard's fields (prices and where they come from, availability).
 
 ``created`` is the time this process started (OpenAI clients only need an integer); ids may contain
-slashes (``org/model``). Anthropic clients get Anthropic's shape (see below)."""
+slashes (``org/model``). Anthropic clients get Anthropic's shape (see below). A virtual key sees only the
+models it may use (another one is 403)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import GatewayDep
 from app.api.errors import anthropic_error_body, anthropic_status
-from app.errors import GatewayError, InvalidRequestError, ModelNotFoundError
+from app.errors import GatewayError, InvalidRequestError, ModelNotFoundError, PermissionDeniedError
 from app.gateway import Gateway
+from app.governance.context import current_principal
 from app.providers.registry import ModelEntry
 
 router = APIRouter()
@@ -55,6 +57,13 @@ def model_dict(gateway: Gateway, entry: ModelEntry) -> dict[str, Any]:
 
 ANTHROPIC_PAGING = ("limit", "after_id", "before_id")
 CREATED_AT = datetime.fromtimestamp(STARTED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def visible_entries(gateway: Gateway) -> list[ModelEntry]:
+    """The catalogue entries the request's key may use (all of them for the master key or without keys)."""
+    principal = current_principal()
+    entries = gateway.registry.entries()
+    return [e for e in entries if principal is None or principal.permits(e.target.name)]
 
 
 def wants_anthropic(request: Request) -> bool:
@@ -95,12 +104,13 @@ def _anthropic_error(exc: GatewayError) -> JSONResponse:
 
 @router.get("/v1/models", response_model=None)
 async def list_models(request: Request, gateway: GatewayDep) -> dict[str, Any] | JSONResponse:
+    entries = visible_entries(gateway)
     if wants_anthropic(request):
         try:
-            return anthropic_page(gateway.registry.names(), request.query_params)
+            return anthropic_page([entry.target.name for entry in entries], request.query_params)
         except GatewayError as exc:
             return _anthropic_error(exc)
-    models = [model_dict(gateway, entry) for entry in gateway.registry.entries()]
+    models = [model_dict(gateway, entry) for entry in entries]
     return {"object": "list", "models": models, "data": models}
 
 
@@ -113,6 +123,12 @@ async def get_model(model_id: str, request: Request, gateway: GatewayDep) -> dic
         if wants_anthropic(request):
             return _anthropic_error(error)
         raise error
+    principal = current_principal()
+    if principal is not None and not principal.permits(model_id):
+        denied = PermissionDeniedError(f"model {model_id} is not allowed for this key", model=model_id, param="model")
+        if wants_anthropic(request):
+            return _anthropic_error(denied)
+        raise denied
     if wants_anthropic(request):
         return anthropic_model(model_id)
     return model_dict(gateway, gateway.registry.entry(model_id))
