@@ -117,6 +117,14 @@ class _RetryAfterMixin:
         return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
+class _RetryAfterError(_RetryAfterMixin, GatewayError):
+    """A refusal the client may retry after ``retry_after`` seconds (the ``Retry-After`` header)."""
+
+    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
 class AuthenticationError(GatewayError):
     """No key, or a key that is unknown, revoked or expired (never says which key)."""
 
@@ -143,37 +151,25 @@ class KeyNotFoundError(GatewayError):
     error_type = "key_not_found"
 
 
-class RateLimitExceededError(_RetryAfterMixin, GatewayError):
+class RateLimitExceededError(_RetryAfterError):
     """A key's rpm, tpm or max_parallel limit, or too many failed authentications from one address."""
 
     status_code = 429
     error_type = "rate_limit_exceeded"
 
-    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.retry_after = retry_after
 
-
-class StateUnavailableError(_RetryAfterMixin, GatewayError):
+class StateUnavailableError(_RetryAfterError):
     """The shared state store is unreachable and the key is not known from before."""
 
     status_code = 503
     error_type = "state_unavailable"
 
-    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.retry_after = retry_after
 
-
-class CapacityError(_RetryAfterMixin, GatewayError):
+class CapacityError(_RetryAfterError):
     """A bounded local queue (for example the in-process model's) is full."""
 
     status_code = 503
     error_type = "capacity_exceeded"
-
-    def __init__(self, message: str, retry_after: float | None = 1.0, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.retry_after = retry_after
 
 
 class DeadlineExceededError(GatewayError):
