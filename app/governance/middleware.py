@@ -7,7 +7,8 @@ With a master key configured, every request needs a key (``Authorization: Bearer
 the store (rpm, tpm, budget, ``max_parallel``) before the route runs; the lease is released when the request
 ends: answered, failed, or abandoned by its client (the task is cancelled). Refusals are JSON errors in the
 usual shape, in Anthropic's for ``/v1/messages``. The principal is bound for the request (planning and the
-call meter read it). Too many failed authentications from one client address: 429 for a while.
+call meter read it). Too many unknown keys from one client address: 429 for a while to any key but the
+master key and the keys this process already knows (so a guessing neighbour never locks out real clients).
 """
 
 from __future__ import annotations
@@ -55,8 +56,16 @@ def credentials(scope: Scope) -> list[str]:
     return list(dict.fromkeys(k for k in found if k))
 
 
-def _answer(path: str, exc: GatewayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def speaks_anthropic(scope: Scope, path: str) -> bool:
+    """Whether the caller speaks Anthropic's protocol: ``/v1/messages``, or any call with ``anthropic-version``
+    (the anthropic SDK listing models, say)."""
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return True
+    return any(name == b"anthropic-version" for name, _ in scope.get("headers", ()))
+
+
+def _answer(anthropic: bool, exc: GatewayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    if anthropic:
         status, body = anthropic_status(exc), orjson.dumps(anthropic_error_body(exc))
     else:
         status, body = exc.status_code, orjson.dumps(error_body(exc))
@@ -79,7 +88,7 @@ class GovernanceMiddleware:
         path = route_path(scope)
         if gov is None:
             if required and path not in OPEN_PATHS:  # a master key is configured: never serve open
-                await self._refuse(send, path, StateUnavailableError("access control is not ready yet"))
+                await self._refuse(send, scope, StateUnavailableError("access control is not ready yet"))
                 return
             await self.app(scope, receive, send)
             return
@@ -94,7 +103,7 @@ class GovernanceMiddleware:
             if principal.record is not None and admitted(scope["method"], path):
                 lease = await gov.admit(principal)
         except GatewayError as exc:
-            await self._refuse(send, path, exc)
+            await self._refuse(send, scope, exc)
             return
         annotate(key="master" if principal.record is None else principal.record.name)
         token = bind_principal(principal)
@@ -123,11 +132,13 @@ class GovernanceMiddleware:
     async def _authenticate(gov: Governance, scope: Scope) -> Principal:
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        locked = gov.failures.locked_for(address)
-        if locked is not None:
-            record_auth_failure("locked_out")
-            raise RateLimitExceededError("too many failed authentications from this address", locked)
         keys = credentials(scope)
+        locked = gov.failures.locked_for(address)
+        if locked is not None:  # guessing from here: only keys already known good are looked at
+            keys = [k for k in keys if gov.recognises(k)]
+            if not keys:
+                record_auth_failure("locked_out")
+                raise RateLimitExceededError("too many failed authentications from this address", locked)
         if not keys:
             raise gov.auth_error("missing")
         error: GatewayError | None = None
@@ -137,12 +148,12 @@ class GovernanceMiddleware:
             except GatewayError as exc:
                 error = error or exc
         assert error is not None
-        if error.status_code == 401:
+        if error.details.get("code") == "invalid_api_key":  # a guess (not a missing, revoked or expired key)
             gov.failures.failed(address)
         raise error
 
     @staticmethod
-    async def _refuse(send: Send, path: str, exc: GatewayError) -> None:
-        status, body, headers = _answer(path, exc)
+    async def _refuse(send: Send, scope: Scope, exc: GatewayError) -> None:
+        status, body, headers = _answer(speaks_anthropic(scope, route_path(scope)), exc)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})

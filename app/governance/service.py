@@ -263,6 +263,11 @@ class Governance:
             raise self.auth_error("expired")
         return Principal(record, validated)
 
+    def recognises(self, secret: str) -> bool:
+        """Whether ``secret`` is the master key or a key this process has seen valid (no store lookup): what
+        an address locked out for guessing may still use."""
+        return self.is_master(secret) or (len(secret) <= 256 and hash_secret(secret) in self._cache)
+
     def _remember(self, digest: str, record: KeyRecord, now: float) -> None:
         self._cache[digest] = _Cached(record, now)
         self._cache.move_to_end(digest)

@@ -174,13 +174,32 @@ async def test_key_management(client: httpx.AsyncClient) -> None:
 async def test_brute_force_is_rate_limited_per_address(config: Path, tmp_path: Path) -> None:
     async with governed_client(config, tmp_path, auth_failures_per_minute=3, auth_lockout_s=60) as client:
         _, secret = await create_key(client)
+        _, unused = await create_key(client, name="unused")
+        assert (await client.get("/v1/models", headers=bearer(secret))).status_code == 200
         for _ in range(4):
             assert (await client.get("/v1/models", headers=bearer("sk-sy-guess"))).status_code == 401
         locked = await client.get("/v1/models", headers=bearer("sk-sy-guess"))
         assert locked.status_code == 429 and locked.json()["error"]["type"] == "rate_limit_exceeded"
         assert 50 <= int(locked.headers["retry-after"]) <= 60
-        assert (await client.get("/v1/models", headers=bearer(secret))).status_code == 429  # the address is out
+        # the guessing address is refused any other guess, but keys already seen valid keep working
+        assert (await client.get("/v1/models", headers=bearer("sk-sy-another-guess"))).status_code == 429
+        assert (await client.get("/v1/models", headers=bearer(secret))).status_code == 200
+        assert (await client.get("/v1/models", headers=MASTER_HEADERS)).status_code == 200
+        assert (await client.get("/v1/models")).status_code == 429  # no key: nothing known good to look at
+        assert (await client.get("/v1/models", headers=bearer(unused))).status_code == 429  # not seen here yet
         assert (await client.get("/health")).status_code == 200
+
+
+async def test_missing_revoked_and_expired_keys_never_lock_an_address_out(config: Path, tmp_path: Path) -> None:
+    async with governed_client(config, tmp_path, auth_failures_per_minute=2, auth_lockout_s=60) as client:
+        key_id, secret = await create_key(client)
+        _, other = await create_key(client, name="other")
+        assert (await client.get("/v1/models", headers=bearer(other))).status_code == 200
+        await client.delete(f"/v1/keys/{key_id}", headers=MASTER_HEADERS)
+        for _ in range(5):
+            assert (await client.get("/v1/models")).status_code == 401
+            assert (await client.get("/v1/models", headers=bearer(secret))).status_code == 401  # revoked
+        assert (await client.get("/v1/models", headers=bearer(other))).status_code == 200
 
 
 async def test_no_master_key_means_no_access_control(upstream: FakeUpstream, config: Path, tmp_path: Path) -> None:
