@@ -1,9 +1,10 @@
-"""``switchyard serve | check-config | models | keys``."""
+"""``switchyard serve | check-config | models | keys | router train``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -31,7 +32,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _load(settings: Settings) -> GatewayConfig | None:
     try:
-        return load_config(settings.config)
+        config = load_config(settings.config)
+        from app.routing.context import load_routing_models
+
+        load_routing_models(config.routing, config.source)  # embedding model and trained router file load
+        return config
     except ConfigError as exc:
         print(f"switchyard: invalid configuration: {exc}", file=sys.stderr)
         return None
@@ -106,8 +111,6 @@ def server_limits(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = _settings(args)
     if _load(settings) is None:
         return 1
@@ -119,11 +122,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["SWITCHYARD_CONFIG"] = str(settings.config)  # workers re-create the app from the environment
     os.environ.setdefault("SWITCHYARD_GC_FREEZE", "true")  # see app/gc_tuning.py
     settings = settings.model_copy(update={"gc_freeze": Settings().gc_freeze})
-    from app.observability.logging import uvicorn_log_config
     from app.observability.multiproc import multiprocess_dir, prepare_multiprocess_dir
 
+    own_dir: Path | None = None  # the metrics directory this process made, removed when it exits
     if settings.workers > 1 or multiprocess_dir():  # workers share metrics through files (before any import)
-        prepare_multiprocess_dir(Path(tempfile.gettempdir()) / f"switchyard-metrics-{os.getpid()}")
+        default = Path(tempfile.gettempdir()) / f"switchyard-metrics-{os.getpid()}"
+        own_dir = default if multiprocess_dir() is None else None
+        prepare_multiprocess_dir(default)
+    try:
+        _run_server(settings)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+    return 0
+
+
+def _run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from app.observability.logging import uvicorn_log_config
+
     # JSON logs; the request middleware logs every request, so uvicorn's access log is off
     log_kwargs: dict[str, Any] = {"log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     log_kwargs.update(server_limits(settings))
@@ -146,7 +164,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             **log_kwargs,
         )
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.governance.cli import add_keys_parser
 
     add_keys_parser(sub)  # switchyard keys create|list|show|update|revoke
+    from app.routing.train_cli import add_router_parser
+
+    add_router_parser(sub)  # switchyard router train
     return parser
 
 

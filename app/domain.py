@@ -275,9 +275,11 @@ class StreamChunk:
     """A piece of a streamed answer. The last chunk of every stream has ``usage`` and ``finish_reason``.
 
     ``reasoning`` is reasoning text; ``signature`` a reasoning signature (Anthropic ``signature_delta``,
-    a Gemini thought signature) that closes the current reasoning block. ``raw`` holds the upstream's SSE
-    event bytes as received, for the same-protocol pass-through (``raw_usage_only``: that event only
-    carries the usage the gateway asked for, and is not forwarded unless the client asked too).
+    a Gemini thought signature) that closes the current reasoning block; ``redacted`` one whole block of
+    reasoning the vendor hid (Anthropic's ``redacted_thinking`` data, opaque, to travel back unchanged).
+    ``raw`` holds the upstream's SSE event bytes as received, for the same-protocol pass-through
+    (``raw_usage_only``: that event only carries the usage the gateway asked for, and is not forwarded
+    unless the client asked too).
     """
 
     delta: str = ""
@@ -292,8 +294,9 @@ class StreamChunk:
     other_finishes: tuple[tuple[int, str], ...] = ()  # on the closing chunk with n > 1: (choice, finish) of 1..n-1
     raw: bytes | None = None
     raw_usage_only: bool = False
+    redacted: str | None = None
 
     @property
     def has_output(self) -> bool:
         """Whether this chunk carries model output (text, reasoning, a tool call, a refusal)."""
-        return bool(self.delta or self.tool_calls or self.reasoning or self.signature or self.refusal)
+        return bool(self.delta or self.tool_calls or self.reasoning or self.signature or self.refusal or self.redacted)

@@ -10,7 +10,8 @@ from app.api.errors import install_error_handlers
 from app.api.fastapi_options import fastapi_options
 from app.api.host_guard import HostGuardMiddleware, HostPolicy
 from app.api.request_guard import InFlight, RequestGuardMiddleware
-from app.api.routes import chat, complete, health, messages, metrics, models, pipelines
+from app.api.routes import chat, complete, embeddings, health, messages, metrics, models, pipelines, responses
+from app.api.routes import feedback as routing_feedback
 from app.api.routes import keys as key_management
 from app.api.routes import route as route_dry_run
 from app.governance.middleware import GovernanceMiddleware
@@ -34,11 +35,13 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (complete, chat, messages, models, health, metrics):
+    for module in (complete, chat, messages, embeddings, models, health, metrics):
         app.include_router(module.router)
     app.include_router(pipelines.router)
     app.include_router(route_dry_run.router)
+    app.include_router(routing_feedback.router)
     app.include_router(key_management.router)
+    app.include_router(responses.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(GovernanceMiddleware)  # keys, limits, budgets (when a master key is set)
     app.state.in_flight = InFlight()  # the lifespan lets the last answers finish at shutdown

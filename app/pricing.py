@@ -22,7 +22,8 @@ Config overrides replace the table's price of one token class: ``cost_per_1k_inp
 ``cost_per_1k_cached_input``, ``cost_per_1k_cache_write`` (read with ``getattr``, so a config without the two
 cache fields works too). A cache class with no configured price keeps the table's price, else the input price.
 A model whose input or output price is unknown costs ``None`` (answers carry ``cost: null``), never a
-misleading 0. The in-process local model (``llamacpp``) costs 0 unless configured.
+misleading 0. The in-process local model (``llamacpp``) costs 0 unless configured. An embedding model
+(``kind: embedding``) has no output tokens: its output price is 0 unless configured.
 """
 
 from __future__ import annotations
@@ -231,8 +232,10 @@ def resolve_price(name: str, config: Any) -> Price:
         getattr(config, "cost_per_1k_cached_input", None),
         getattr(config, "cost_per_1k_cache_write", None),
     )
-    over = _Overrides(*(None if value is None else value / 1000.0 for value in configured))
     any_configured = any(value is not None for value in configured)
+    if getattr(config, "kind", "chat") == "embedding" and configured[1] is None:
+        configured = (configured[0], 0.0, *configured[2:])  # an embedding has no output tokens
+    over = _Overrides(*(None if value is None else value / 1000.0 for value in configured))
     if config.provider == "llamacpp":
         local = _Overrides(over.input or 0.0, over.output or 0.0, over.cache_read, over.cache_write)
         return _price(_compile(ModelPrice(), local), (), "config" if any_configured else "local")

@@ -72,7 +72,7 @@ class FloorProxy:
         await send({"type": "http.response.body", "body": data})
 
     def _start(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=60)
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)  # no pool cap (long streams)
         self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
         return self.session
 

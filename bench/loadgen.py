@@ -7,6 +7,10 @@ Modes:
   keep-alive connection opens a new one, up to ``--max-connections``; past that it is *dropped*.
 - ``closed``: ``--concurrency`` connections each send the next request as soon as the previous one is
   answered, for ``--duration`` seconds or ``--requests`` requests: the maximum throughput.
+- ``hold``: ``--concurrency`` long requests (streams, each on its own connection, opened at ``--ramp-rate``
+  per second) held open at once; meanwhile ``--probe-rate`` other requests per second (``--probe-body-file``,
+  to ``--probe-url`` or the same URL) for ``--probe-seconds`` once all are open, whose latency is reported:
+  how the server answers others while it holds many streams. The open file limit is raised to its maximum.
 
 Streaming responses (``--stream``) also record the time to first token: the first body bytes containing
 the upstream's token marker (``zq``, see ``bench/upstream.py``), whatever format the gateway re-encodes to.
@@ -275,6 +279,85 @@ class Generator:
         await asyncio.gather(*(one() for _ in range(connections)))
 
 
+class Holder:
+    """``hold`` mode: many long requests at once, and the latency of probe requests meanwhile."""
+
+    def __init__(self, args: argparse.Namespace, headers: dict[str, str]) -> None:
+        self.streams = Generator(args.url, args.body_bytes, stream=True, timeout=args.timeout, headers=headers)
+        self.probes = Generator(
+            args.probe_url or args.url, args.probe_bytes, stream=False, timeout=args.probe_timeout, headers=headers
+        )
+        self.args = args
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.ramp_s = 0.0
+
+    async def _stream(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            conn = await self.streams.one(None, time.perf_counter())
+            if conn is not None:
+                self.streams.discard(conn)
+        finally:
+            self.in_flight -= 1
+
+    async def run(self) -> float:
+        a = self.args
+        start = time.perf_counter()
+        tasks: set[asyncio.Task[None]] = set()
+        for i in range(a.concurrency):
+            due = start + i / a.ramp_rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            task = asyncio.create_task(self._stream())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        self.ramp_s = time.perf_counter() - start
+        if a.probe_seconds > 0 and a.probe_rate > 0:
+            await self.probes.open_loop(a.probe_rate, a.probe_seconds, 64)
+        if tasks:
+            await asyncio.wait(tasks)
+        return time.perf_counter() - start
+
+
+def hold_report(holder: Holder, elapsed: float, cpu_start: float) -> dict[str, Any]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    s, p = holder.streams.stats, holder.probes.stats
+    return {
+        "mode": "hold",
+        "url": holder.args.url,
+        "streams": holder.args.concurrency,
+        "ok": len(s.latencies),
+        "errors": dict(s.errors),
+        "error_count": sum(s.errors.values()),
+        "max_open": holder.max_in_flight,
+        "ramp_s": round(holder.ramp_s, 3),
+        "elapsed_s": round(elapsed, 3),
+        "stream_ms": summarize(s.latencies),
+        "ttft_ms": summarize(s.ttfts),
+        "probe": {
+            "sent": p.sent,
+            "ok": len(p.latencies),
+            "errors": dict(p.errors),
+            "error_count": sum(p.errors.values()),
+            "dropped": p.dropped,
+            "latency_ms": summarize(p.latencies),
+        },
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "generator_cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_start, 3),
+    }
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's open-file soft limit to its hard limit; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def report(gen: Generator, args: argparse.Namespace, elapsed: float, cpu_start: float) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     ok = len(gen.stats.latencies)
@@ -303,9 +386,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     body: bytes = args.body_bytes
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
-    gen = Generator(args.url, body, stream=args.stream, timeout=args.timeout, headers=headers)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_start = usage.ru_utime + usage.ru_stime
+    if args.mode == "hold":
+        holder = Holder(args, headers)
+        return hold_report(holder, await holder.run(), cpu_start)
+    gen = Generator(args.url, body, stream=args.stream, timeout=args.timeout, headers=headers)
     if args.mode == "closed":
         elapsed = await gen.closed_loop(args.concurrency, args.duration, args.requests)
     else:
@@ -321,11 +407,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--body", help="request body (JSON text)")
     parser.add_argument("--body-file", help="file holding the request body")
     parser.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
-    parser.add_argument("--mode", choices=("open", "closed"), default="closed")
+    parser.add_argument("--mode", choices=("open", "closed", "hold"), default="closed")
     parser.add_argument("--rate", type=float, default=100.0, help="open loop: requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
     parser.add_argument("--requests", type=int, help="closed loop: stop after this many requests")
-    parser.add_argument("--concurrency", type=int, default=64, help="closed loop: connections")
+    parser.add_argument("--concurrency", type=int, default=64, help="closed loop: connections; hold: streams")
+    parser.add_argument("--ramp-rate", type=float, default=1000.0, help="hold: streams opened per second")
+    parser.add_argument("--probe-url", help="hold: URL of the probe requests (default --url)")
+    parser.add_argument("--probe-body-file", help="hold: body of the probe requests")
+    parser.add_argument("--probe-rate", type=float, default=20.0, help="hold: probe requests per second")
+    parser.add_argument("--probe-seconds", type=float, default=0.0, help="hold: probing time once all are open")
+    parser.add_argument("--probe-timeout", type=float, default=10.0, help="hold: seconds before a probe fails")
     parser.add_argument("--max-connections", type=int, default=512, help="open loop: connection cap")
     parser.add_argument("--warm-connections", type=int, default=0, help="open loop: pre-opened connections")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before a request counts as failed")
@@ -334,6 +426,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.body and not args.body_file:
         parser.error("give --body or --body-file")
+    if args.mode == "hold" and not args.probe_body_file and args.probe_seconds > 0:
+        parser.error("hold mode with probes needs --probe-body-file")
     return args
 
 
@@ -344,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with open(args.body_file, "rb") as handle:
             args.body_bytes = handle.read()
+    args.probe_bytes = b""
+    if args.probe_body_file:
+        with open(args.probe_body_file, "rb") as handle:
+            args.probe_bytes = handle.read()
+    raise_fd_limit()
     try:
         import uvloop
     except ImportError:
@@ -351,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     result = uvloop.run(run(args)) if uvloop is not None else asyncio.run(run(args))
     if args.json:
         print(json.dumps(result))
+    elif args.mode == "hold":
+        print(f"hold: {result['ok']}/{result['streams']} streams ok, max open {result['max_open']}", file=sys.stdout)
     else:
         lat = result["latency_ms"]
         print(

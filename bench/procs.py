@@ -148,8 +148,8 @@ def start(
     return Server(name, proc, log_path)
 
 
-def post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+def post(url: str, body: bytes, timeout: float = 10.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -157,7 +157,9 @@ def post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def wait_ready(server: Server, url: str, body: bytes, timeout: float = 90.0) -> None:
+def wait_ready(
+    server: Server, url: str, body: bytes, timeout: float = 90.0, headers: dict[str, str] | None = None
+) -> None:
     """Poll ``url`` with ``body`` until it answers 200; raise with the log tail if it dies or times out."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -165,7 +167,7 @@ def wait_ready(server: Server, url: str, body: bytes, timeout: float = 90.0) -> 
         if not server.alive():
             raise RuntimeError(f"{server.name} exited ({server.proc.returncode}):\n{server.log_tail()}")
         try:
-            status, data = post(url, body, timeout=5.0)
+            status, data = post(url, body, timeout=5.0, headers=headers)
             if status == 200:
                 return
             last = f"HTTP {status}: {data[:300]!r}"

@@ -1,6 +1,7 @@
-"""Markdown rendering of one benchmark run (``bench/run.py``): the results table, the Switchyard / floor and
-Switchyard / LiteLLM ratios, the issue's targets with their margins, the before/after table of a
-``--baseline-ref`` run, and the raw open-loop details."""
+"""Markdown rendering of one benchmark run (``bench/run.py``): the per-core efficiency table of issue #17
+(bare proxy, Portkey, Switchyard, LiteLLM; same-protocol and translated) with its ratios and targets met or
+missed, the long-streams and scaling figures, the full results table, the issue-8 targets, the before/after
+table of a ``--baseline-ref`` run, and the raw open-loop details."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from bench.targets import BASELINE_PAIRS as PAIRS
 ORDER = (
     "upstream",
     "floor",
-    "switchyard",
-    "switchyard-baseline",
+    "portkey",
+    "portkey-translated",
     "switchyard-chat",
     "switchyard-baseline-chat",
+    "switchyard-translated",
+    "switchyard",
+    "switchyard-baseline",
     "litellm",
 )
+ISSUE_ROWS = ("floor", "portkey", "switchyard-chat", "litellm", "portkey-translated", "switchyard-translated")
 
 
 def _get(d: Any, *keys: str) -> Any:
@@ -63,9 +68,10 @@ def metrics_of(t: dict[str, Any], direct: dict[str, Any] | None, rates: list[Any
         "soak_requests": _get(t, "soak", "requests"),
         "ttft_p50": _get(t, "stream", "ttft_ms", "p50"),
         "ttft_added": added(t, direct, ("stream", "ttft_ms"), "p50"),
+        "w1s_rps": _get(t, "workers1_shared", "achieved_rps"),
         "w2_rps": _get(t, "workers2", "achieved_rps"),
     }
-    m["scaling"] = m["w2_rps"] / m["max_rps"] if m["w2_rps"] and m["max_rps"] else None
+    m["scaling"] = m["w2_rps"] / m["w1s_rps"] if m["w2_rps"] and m["w1s_rps"] else None
     for rate in rates:
         key = str(rate)
         run = _get(t, "open", key)
@@ -83,6 +89,7 @@ def render(data: dict[str, Any]) -> str:
     direct = targets.get("upstream")
     ms = {n: metrics_of(targets[n], direct, rates) for n in present if "error" not in targets[n]}
     sy, fl, ll = ms.get("switchyard"), ms.get("floor"), ms.get("litellm")
+    chat, pk = ms.get("switchyard-chat"), ms.get("portkey")
 
     rows: list[tuple[str, str, int]] = [
         ("max throughput, 0 ms delay (req/s)", "max_rps", 0),
@@ -98,7 +105,8 @@ def render(data: dict[str, Any]) -> str:
         ("peak RSS (MB)", "peak_rss", 1),
         ("RSS growth over soak (%)", "soak_growth", 2),
         ("soak requests", "soak_requests", 0),
-        ("max throughput, 2 workers (req/s)", "w2_rps", 0),
+        ("max throughput, 1 worker on 2 shared cores (req/s)", "w1s_rps", 0),
+        ("max throughput, 2 workers on 2 shared cores (req/s)", "w2_rps", 0),
         ("scaling 1 -> 2 workers", "scaling", 2),
     ]
     labels = [targets[n]["label"] for n in present]
@@ -112,7 +120,11 @@ def render(data: dict[str, Any]) -> str:
         "fake upstream on core 1. `added` = the target's percentile minus the upstream-direct percentile of "
         "the same phase. Shared, noisy machine: read the ratios.",
         "",
-        "| metric | " + " | ".join(labels) + " | Switchyard / floor | Switchyard / LiteLLM |",
+        *_issue17(targets, ms, rates, meta),
+        "",
+        "## All results",
+        "",
+        "| metric | " + " | ".join(labels) + " | Switchyard chat / floor | Switchyard chat / Portkey |",
         "|---" * (len(labels) + 3) + "|",
     ]
     for title, key, digits in rows:
@@ -128,9 +140,9 @@ def render(data: dict[str, Any]) -> str:
             if "@" in key and ms[n].get(f"fail@{key.split('@')[1]}"):
                 text += " (errors)"
             cells.append(text)
-        ratio_fl = _ratio(_get(sy, key), _get(fl, key)) if key in RATIO_KEYS else ""
-        ratio_ll = _ratio(_get(sy, key), _get(ll, key)) if key in RATIO_KEYS else ""
-        out.append(f"| {title} | " + " | ".join(cells) + f" | {ratio_fl} | {ratio_ll} |")
+        ratio_fl = _ratio(_get(chat, key), _get(fl, key)) if key in RATIO_KEYS else ""
+        ratio_pk = _ratio(_get(chat, key), _get(pk, key)) if key in RATIO_KEYS else ""
+        out.append(f"| {title} | " + " | ".join(cells) + f" | {ratio_fl} | {ratio_pk} |")
     out += ["", *_targets_section(sy, fl, ll, rates)]
     if any(before in targets for _, before in PAIRS):
         out += ["", *_before_after(meta, targets, ms)]
@@ -183,6 +195,129 @@ def _before_after(meta: dict[str, Any], targets: dict[str, Any], ms: dict[str, A
             lines.append(f"| {request} | {title} | {cells[0]} | {cells[1]} | {ratio} |")
             request = ""
     return lines
+
+
+def _issue17(targets: dict[str, Any], ms: dict[str, Any], rates: list[Any], meta: dict[str, Any]) -> list[str]:
+    """The table of issue #17 (one pinned core each), its ratios, and its targets met or missed."""
+    key = "500" if 500 in rates else None
+    rows = [n for n in ISSUE_ROWS if n in targets]
+    lines = [
+        "## Per-core efficiency (issue #17)",
+        "",
+        f"`POST /v1/chat/completions`; one worker pinned to core 0. Latency: added p50 / p99 at {key or '?'} req/s "
+        f"with a {meta['args']['delay_ms']:g} ms upstream; CPU per stream at {meta['args'].get('stream_rate', '?')} "
+        "streams/s.",
+        "",
+        "| | max req/s (0 ms upstream) | CPU ms/request | added p50 / p99 (ms) | CPU ms per stream | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in rows:
+        m = ms.get(n)
+        if m is None:
+            lines.append(f"| {targets[n]['label']} | failed | | | | |")
+            continue
+        lat = "n/a"
+        if key is not None and m.get(f"p50@{key}") is not None:
+            lat = f"{m[f'p50@{key}']:+.2f} / {m[f'p99@{key}']:+.2f}" + (" (errors)" if m.get(f"fail@{key}") else "")
+        lines.append(
+            f"| {targets[n]['label']} | {_fmt(_round(m['max_rps']))} | {_fmt(m['cpu_ms'], 3)} | {lat} | "
+            f"{_fmt(m['cpu_stream_ms'], 3)} | {_fmt(m['peak_rss'], 1)} |"
+        )
+    chat, fl, pk = ms.get("switchyard-chat"), ms.get("floor"), ms.get("portkey")
+    tr, pkt = ms.get("switchyard-translated"), ms.get("portkey-translated")
+    lines += ["", "| ratio | max req/s | CPU ms/request | CPU ms per stream | peak RSS |", "|---|---|---|---|---|"]
+    for title, a, b in (
+        ("Switchyard / bare proxy", chat, fl),
+        ("Switchyard / Portkey", chat, pk),
+        ("Switchyard translated / Portkey translated", tr, pkt),
+        ("Switchyard translated / Switchyard same-protocol", tr, chat),
+    ):
+        if a is None or b is None:
+            continue
+        cells = [_ratio(_get(a, k), _get(b, k)) for k in ("max_rps", "cpu_ms", "cpu_stream_ms", "peak_rss")]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | result | measured |", "|---|---|---|"]
+    if chat is None:
+        return [*lines, "| Switchyard | n/a | not measured |"]
+    rps = chat["max_rps"]
+    if pk and rps and pk["max_rps"]:
+        times = rps / pk["max_rps"]
+        lines.append(_check("max throughput per core >= 2x Portkey's", times >= 2, f"{times:.2f}x Portkey"))
+    if fl and rps and fl["max_rps"]:
+        share = rps / fl["max_rps"]
+        lines.append(_check("max throughput per core >= 0.25x the bare proxy's", share >= 0.25, f"{share:.2f}x"))
+    if fl and key:
+        sp50, fp50 = chat.get(f"p50@{key}"), fl.get(f"p50@{key}")
+        if sp50 is not None and fp50 is not None:
+            lines.append(
+                _check(
+                    f"added p50 @ {key} req/s within 1 ms of the bare proxy's",
+                    sp50 - fp50 <= 1.0 and not chat.get(f"fail@{key}"),
+                    f"{sp50:.2f} ms vs {fp50:.2f} ms ({sp50 - fp50:+.2f} ms)",
+                )
+            )
+        sp99, fp99 = chat.get(f"p99@{key}"), fl.get(f"p99@{key}")
+        if sp99 is not None and fp99 is not None:
+            limit = 1.5 * max(fp99, 0.0)
+            lines.append(
+                _check(
+                    f"added p99 @ {key} req/s within 1.5x the bare proxy's",
+                    sp99 <= limit and not chat.get(f"fail@{key}"),
+                    f"{sp99:.2f} ms vs {fp99:.2f} ms (limit {limit:.2f} ms)",
+                )
+            )
+    if fl and chat["cpu_stream_ms"] is not None and fl["cpu_stream_ms"]:
+        times = chat["cpu_stream_ms"] / fl["cpu_stream_ms"]
+        lines.append(_check("CPU per stream within 2x the bare proxy's", times <= 2, f"{times:.2f}x"))
+    if chat["peak_rss"] is not None:
+        lines.append(_check("RSS under 120 MB", chat["peak_rss"] < 120, f"{chat['peak_rss']:.1f} MB peak"))
+    if chat["scaling"] is not None:
+        t = targets["switchyard-chat"]
+        cpu1, cpu2 = _get(t, "workers1_shared", "server_cpu_s"), _get(t, "workers2", "server_cpu_s")
+        used = f"; worker CPU {cpu1:.1f} s -> {cpu2:.1f} s" if cpu1 and cpu2 else ""
+        floor_scaling = f", bare proxy {fl['scaling']:.2f}x" if fl and fl.get("scaling") else ""
+        lines.append(
+            _check(
+                "2 workers on 2 cores > 1.8x the 1-worker throughput",
+                chat["scaling"] > 1.8,
+                f"{chat['scaling']:.2f}x ({_fmt(_round(chat['w1s_rps']))} -> {_fmt(_round(chat['w2_rps']))} req/s"
+                f"{used}{floor_scaling}; generator and upstream share the 2 cores)",
+            )
+        )
+    lines += _streams_lines(targets)
+    return lines
+
+
+def _streams_lines(targets: dict[str, Any]) -> list[str]:
+    rows = [(n, t["streams"]) for n, t in targets.items() if isinstance(t.get("streams"), dict)]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Long streams held by one worker (a figure, not a timed test):",
+        "",
+        "| target | streams asked / held at once | seconds each | ok | errors | RSS before -> peak (MB) | RSS per "
+        "open stream (kB) | other requests meanwhile: p50 / p99 (ms), errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, s in rows:
+        label = targets[n]["label"]
+        if "error" in s:
+            lines.append(f"| {label} | failed: {s['error'][:200]} | | | | | | |")
+            continue
+        probe = s["probe"]
+        note = f" (fd limit {s['fd_limit']})" if s["streams"] < s["requested"] else ""
+        lines.append(
+            f"| {label} | {s['requested']:,} / {s['max_open']:,}{note} | {s['stream_seconds']:g} | {s['ok']:,} | "
+            f"{s['error_count']} | {s['rss_before_mb']} -> {s['rss_peak_mb']} | {s['rss_per_stream_kb']} | "
+            f"{_fmt(probe['latency_ms']['p50'])} / {_fmt(probe['latency_ms']['p99'])}, {probe['error_count']} "
+            f"of {probe['sent']} |"
+        )
+    return lines
+
+
+def _round(value: Any) -> Any:
+    return round(value) if isinstance(value, float) else value
 
 
 def _load(value: Any) -> str:

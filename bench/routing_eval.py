@@ -19,6 +19,8 @@ The data directory defaults to ``$SWITCHYARD_EVAL_DATA`` or ``<repo>/../shared/e
    keeps the earlier ranking (level first, then length) for comparison. Same APGR definitions for both.
    The cost router runs on all 11 models with ``RB_TIERS`` and ``RB_PRICES``; its curve sweeps a shift of
    every level's required tier from -4 to +4 (all-cheapest ... all-strongest).
+3. The embedding routers (``bench/routing_learned.py``): semantic task detection on the same prompts, and
+   the learned quality-cost router trained on one part of the RouterBench files and scored on the rest.
 """
 
 from __future__ import annotations
@@ -395,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("SWITCHYARD_EVAL_DATA", DEFAULT_DATA)))
     parser.add_argument("--limit", type=int, default=None, help="at most N prompts per label / file")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "routing_eval.md")
+    parser.add_argument("--no-embedding", action="store_true", help="skip the semantic and learned routers")
     args = parser.parse_args(argv)
     if not (args.data / MT_BENCH).is_file():
         print(f"evaluation data not found under {args.data}", file=sys.stderr)
@@ -404,6 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines += [f"(subset: at most {args.limit} prompts per label or file)", ""]
     lines += task_section(args.data, args.limit)
     lines += routerbench_section(args.data, args.limit)
+    if not args.no_embedding:
+        from bench.routing_learned import sections  # the embedding routers (needs '.[routing]')
+
+        lines += sections(args.data, args.limit)
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

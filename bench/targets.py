@@ -9,8 +9,14 @@
   same-protocol path, no routing), streamed and not.
 - ``switchyard-baseline`` / ``switchyard-baseline-chat`` (only with ``--baseline-ref REF``): the same server,
   config and requests, importing the ``app`` package of a git worktree of REF (``bench/baseline.py``).
+- ``switchyard-translated``: the same server sent ``/v1/chat/completions`` for ``claude-bench``, an
+  Anthropic-protocol model on the same upstream: the request is decoded, translated to the Messages API and
+  the answer (or stream) translated back.
 - ``litellm``: the LiteLLM proxy from its own venv (``bench/.venv-litellm``), one model pointed at the same
   upstream; no database, no callbacks, no master key.
+- ``portkey`` / ``portkey-translated``: Portkey's open-source gateway (``@portkey-ai/gateway`` from npm, in
+  ``bench/.node-portkey``; ``bench/portkey.py``), no keys, every request naming the fake upstream in its
+  ``x-portkey-config`` header: as an OpenAI provider, or as an Anthropic one (translated), by ``custom_host``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs
+from bench import portkey, procs
 from bench.baseline import Baseline, check_app_source, switchyard_launch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +39,8 @@ PROMPT = "What is the capital of France? Answer in one word."
 # (after, before) target pairs of the --baseline-ref A/B, in report order
 BASELINE_PAIRS = (("switchyard", "switchyard-baseline"), ("switchyard-chat", "switchyard-baseline-chat"))
 
+TRANSLATED_MODEL = "claude-bench"  # an Anthropic-protocol model on the bench upstream: the translated path
+TRANSLATED_KEY_ENV = "BENCH_ANTHROPIC_KEY"
 CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
 STREAM_BODY = {**CHAT_BODY, "stream": True, "stream_options": {"include_usage": True}}
 
@@ -45,6 +53,22 @@ def dumps(obj: object) -> bytes:
 class Request:
     path: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How one server of a target is started: port, worker processes, log directory, extra environment and
+    the CPUs it is pinned to (None: not pinned)."""
+
+    port: int
+    workers: int
+    log_dir: Path
+    cpus: str | None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Starter = Callable[[Launch], procs.Server]
 
 
 @dataclass
@@ -55,13 +79,16 @@ class Target:
     label: str
     json_request: Request
     stream_candidates: list[Request] = field(default_factory=list)
-    starter: Callable[[int, int, Path], procs.Server] | None = None  # (port, workers, log_dir)
+    starter: Starter | None = None
     stream_request: Request | None = None
     note: str = ""
+    workers_option: bool = True  # whether it can run 2 worker processes (Portkey's Node server cannot)
 
 
 def switchyard_config(upstream: str) -> str:
-    """A realistic catalogue: three models on the bench upstream, routing auto, fallbacks, prices."""
+    """A realistic catalogue: three OpenAI-protocol models on the bench upstream, routing auto, fallbacks,
+    prices; and ``claude-bench``, an Anthropic-protocol model on the same upstream (not in the routing
+    preference: reached by name, for the translated path)."""
     api_base = f"{upstream}/v1"
     return f"""\
 models:
@@ -89,6 +116,15 @@ models:
     cost_per_1k_input: 0.003
     cost_per_1k_output: 0.015
     fallbacks: [gpt-4o]
+  {TRANSLATED_MODEL}:
+    provider: anthropic
+    model: claude-3-5-haiku-20241022
+    api_base: {upstream}
+    api_key_env: {TRANSLATED_KEY_ENV}
+    timeout_s: 30
+    tier: 2
+    cost_per_1k_input: 0.0008
+    cost_per_1k_output: 0.004
 routing:
   preference: [gpt-4o-mini, gpt-4o, claude-3-5-sonnet-20241022]
 """
@@ -127,55 +163,54 @@ def install_litellm(log: Path) -> bool:
     return result.returncode == 0 and litellm_available()
 
 
-def build_targets(upstream_url: str, work: Path, cpus: str, baseline: Baseline | None = None) -> dict[str, Target]:
+def build_targets(upstream_url: str, work: Path, baseline: Baseline | None = None) -> dict[str, Target]:
     """All targets, configured against ``upstream_url``; config files are written under ``work``. With a
     ``baseline`` checkout, also ``switchyard-baseline`` and ``switchyard-baseline-chat``."""
     chat = Request("/v1/chat/completions", dumps(CHAT_BODY))
     stream = Request("/v1/chat/completions", dumps(STREAM_BODY))
 
-    def cpu_set(workers: int) -> str:
-        return cpus if workers == 1 else "0,1"
-
-    def floor(port: int, workers: int, log_dir: Path) -> procs.Server:
+    def floor(launch: Launch) -> procs.Server:
         cmd = [sys.executable, "-m", "uvicorn", "bench.floor_proxy:app", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+        cmd += ["--port", str(launch.port), "--no-access-log", "--log-level", "warning"]
         cmd += ["--loop", "uvloop", "--http", "httptools"]
-        if workers > 1:
-            cmd += ["--workers", str(workers)]
-        env = {"FLOOR_UPSTREAM": upstream_url, "PYTHONPATH": str(ROOT)}
-        return procs.start(f"floor-w{workers}", cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir)
+        if launch.workers > 1:
+            cmd += ["--workers", str(launch.workers)]
+        env = {"FLOOR_UPSTREAM": upstream_url, "PYTHONPATH": str(ROOT), **launch.env}
+        return procs.start(f"floor-w{launch.workers}", cmd, cpus=launch.cpus, env=env, log_dir=launch.log_dir)
 
     sy_config = work / "switchyard-bench.yaml"
     sy_config.write_text(switchyard_config(upstream_url))
 
-    def switchyard_starter(name: str, src: Path) -> Callable[[int, int, Path], procs.Server]:
+    def switchyard_starter(name: str, src: Path) -> Starter:
         """``switchyard serve`` importing ``app`` from the checkout ``src`` (checked before every start)."""
 
-        def start(port: int, workers: int, log_dir: Path) -> procs.Server:
-            cmd, env, cwd = switchyard_launch(src, sy_config, port, workers)
+        def start(launch: Launch) -> procs.Server:
+            cmd, env, cwd = switchyard_launch(src, sy_config, launch.port, launch.workers)
+            env = {**env, TRANSLATED_KEY_ENV: "bench-not-a-key", **launch.env}
             app_file = check_app_source(src, env, cwd)
-            log_name = f"{name}-w{workers}"
-            with open(log_dir / f"{log_name}.log", "a") as log:
+            log_name = f"{name}-w{launch.workers}"
+            with open(launch.log_dir / f"{log_name}.log", "a") as log:
                 log.write(f"bench: app imported from {app_file}\n")
-            return procs.start(log_name, cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir, cwd=cwd)
+            return procs.start(log_name, cmd, cpus=launch.cpus, env=env, log_dir=launch.log_dir, cwd=cwd)
 
         return start
 
     ll_config = work / "litellm-bench.yaml"
     ll_config.write_text(litellm_config(upstream_url))
 
-    def litellm(port: int, workers: int, log_dir: Path) -> procs.Server:
+    def litellm(launch: Launch) -> procs.Server:
         cmd = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(ll_config), "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--num_workers", str(workers)]
+        cmd += ["--port", str(launch.port), "--num_workers", str(launch.workers)]
         env = {
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network fetch of the price map at start
             "LITELLM_LOG": "ERROR",
             "LITELLM_TELEMETRY": "False",
             "DISABLE_ADMIN_UI": "True",
+            **launch.env,
         }
         for key in ("DATABASE_URL", "REDIS_HOST", "REDIS_URL", "LITELLM_MASTER_KEY"):
             os.environ.pop(key, None)
-        return procs.start(f"litellm-w{workers}", cmd, cpus=cpu_set(workers), env=env, log_dir=log_dir)
+        return procs.start(f"litellm-w{launch.workers}", cmd, cpus=launch.cpus, env=env, log_dir=launch.log_dir)
 
     complete = Request("/v1/complete", dumps({"prompt": PROMPT, "routing": "auto", "max_tokens": 64}))
     complete_streams = [
@@ -206,5 +241,36 @@ def build_targets(upstream_url: str, work: Path, cpus: str, baseline: Baseline |
     if baseline is not None:
         where = f"; git worktree of {baseline.ref} ({baseline.commit})"
         targets |= switchyard_pair("switchyard-baseline", baseline.label, baseline.src, where)
+    translated_body = {**CHAT_BODY, "model": TRANSLATED_MODEL}
+    translated_stream = Request("/v1/chat/completions", dumps({**STREAM_BODY, "model": TRANSLATED_MODEL}))
+    targets["switchyard-translated"] = Target(
+        "switchyard-translated",
+        "Switchyard translated",
+        Request("/v1/chat/completions", dumps(translated_body)),
+        [translated_stream],
+        switchyard_starter("switchyard-translated", ROOT),
+        note=f'POST /v1/chat/completions with "model": "{TRANSLATED_MODEL}" (an Anthropic-protocol model: '
+        "translated both ways)",
+    )
     targets["litellm"] = Target("litellm", "LiteLLM", chat, [stream], litellm)
+
+    def portkey_start(launch: Launch) -> procs.Server:
+        cmd, cwd = portkey.command(launch.port)
+        return procs.start("portkey", cmd, cpus=launch.cpus, env=launch.env, log_dir=launch.log_dir, cwd=cwd)
+
+    for name, label, provider, model in (
+        ("portkey", "Portkey", "openai", CHAT_BODY["model"]),
+        ("portkey-translated", "Portkey translated", "anthropic", "claude-3-5-haiku-20241022"),
+    ):
+        headers = {portkey.CONFIG_HEADER: portkey.config_header(provider, upstream_url)}
+        body = {**CHAT_BODY, "model": model}
+        targets[name] = Target(
+            name,
+            label,
+            Request("/v1/chat/completions", dumps(body), headers),
+            [Request("/v1/chat/completions", dumps({**STREAM_BODY, "model": model}), headers)],
+            portkey_start,
+            note=f"Portkey {portkey.VERSION}, x-portkey-config: {provider} provider, custom_host = the bench upstream",
+            workers_option=False,
+        )
     return targets

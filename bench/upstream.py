@@ -1,13 +1,18 @@
-"""A fast fake OpenAI-compatible upstream for load benchmarks.
+"""A fast fake upstream for load benchmarks, speaking OpenAI chat completions and Anthropic messages.
 
 A plain asyncio ``Protocol`` on uvloop with the ``httptools`` parser (no framework), so that it is never the
 bottleneck. It answers ``POST .../chat/completions`` with a realistic ``chat.completion`` JSON body, or, when
 the request body has ``"stream": true``, with Server-Sent Events (a role chunk, ``--chunks`` content chunks,
-a finish chunk, a usage chunk and ``[DONE]``). Content pieces are ``"zq0 "``, ``"zq1 "``... so a client can
-detect the first real token in any gateway's output format by the marker ``zq``.
+a finish chunk, a usage chunk and ``[DONE]``). ``POST .../v1/messages`` answers in Anthropic's Messages wire
+format the same way: a ``message`` JSON body, or its event stream (``message_start``, ``content_block_start``,
+one ``content_block_delta`` per piece, ``content_block_stop``, ``message_delta`` with the usage,
+``message_stop``). Content pieces are ``"zq0 "``, ``"zq1 "``... so a client can detect the first real token
+in any gateway's output format by the marker ``zq``.
 
 The delay before the answer (or before the first stream chunk) is set at start (``--delay-ms``) and can be
-changed while running with ``POST /_bench/delay/<ms>``; ``GET /_bench/stats`` returns the request count.
+changed while running with ``POST /_bench/delay/<ms>``; ``POST /_bench/hold/<ms>`` spreads the events of a
+stream after its first token over that long (long-lived streams); ``GET /_bench/stats`` returns the request
+count.
 
     python bench/upstream.py --port 9100 --delay-ms 0
 """
@@ -24,7 +29,7 @@ import httptools
 import orjson
 
 CONTENT_PIECES = 8
-STATE: dict[str, float] = {"delay_s": 0.0, "requests": 0, "chunks": CONTENT_PIECES}
+STATE: dict[str, float] = {"delay_s": 0.0, "requests": 0, "chunks": CONTENT_PIECES, "hold_s": 0.0}
 
 
 def completion_body(model: str) -> bytes:
@@ -70,6 +75,69 @@ def stream_events(model: str) -> list[bytes]:
     events.append(event({}, usage={"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}, choices=False))
     events.append(b"data: [DONE]\n\n")
     return events
+
+
+def anthropic_body(model: str) -> bytes:
+    """A Messages API ``message`` object like Anthropic's."""
+    n = int(STATE["chunks"])
+    text = "".join(f"zq{i} " for i in range(n)).strip()
+    return orjson.dumps(
+        {
+            "id": "msg_bench0001",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": n},
+        }
+    )
+
+
+def anthropic_events(model: str) -> list[bytes]:
+    """The SSE events of one streamed Messages answer, each ``event: <type>\ndata: {...}\n\n``; the
+    first text delta is the third event (``_delayed`` flushes the first three at once)."""
+
+    def event(obj: dict) -> bytes:
+        return b"event: %s\ndata: %s\n\n" % (obj["type"].encode(), orjson.dumps(obj))
+
+    n = int(STATE["chunks"])
+    message = {
+        "id": "msg_bench0001",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
+    events = [
+        event({"type": "message_start", "message": message}),
+        event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    events += [
+        event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"zq{i} "}})
+        for i in range(n)
+    ]
+    events.append(event({"type": "content_block_stop", "index": 0}))
+    events.append(
+        event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": n},
+            }
+        )
+    )
+    events.append(event({"type": "message_stop"}))
+    return events
+
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+FIRST_WRITE = {OPENAI: 2, ANTHROPIC: 3}  # events in the first write: up to and including the first token
 
 
 def _chunk(data: bytes) -> bytes:
@@ -121,7 +189,12 @@ class UpstreamProtocol(asyncio.Protocol):
         if url.startswith(b"/_bench/"):
             self._control(url)
             return
-        if not url.endswith(b"/chat/completions"):
+        path = url.split(b"?", 1)[0]
+        if path.endswith(b"/chat/completions"):
+            protocol = OPENAI
+        elif path.endswith(b"/v1/messages"):
+            protocol = ANTHROPIC
+        else:
             self._send(404, b'{"error": {"message": "not found", "type": "not_found"}}')
             return
         try:
@@ -133,30 +206,43 @@ class UpstreamProtocol(asyncio.Protocol):
         stream = bool(request.get("stream"))
         delay = STATE["delay_s"]
         if delay <= 0 and not stream:
-            self._send(200, completion_body(model))
+            self._send(200, completion_body(model) if protocol == OPENAI else anthropic_body(model))
             return
-        task = asyncio.get_running_loop().create_task(self._delayed(model, stream, delay))
+        task = asyncio.get_running_loop().create_task(self._delayed(protocol, model, stream, delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _delayed(self, model: str, stream: bool, delay: float) -> None:
+    async def _delayed(self, protocol: str, model: str, stream: bool, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
         if self._transport is None:
             return
         if not stream:
-            self._send(200, completion_body(model))
+            self._send(200, completion_body(model) if protocol == OPENAI else anthropic_body(model))
             return
         head = (
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
-        events = stream_events(model)
-        # First event flushed on its own so that time-to-first-token is observable, the rest after a yield.
-        self._transport.write(head + _chunk(events[0]) + _chunk(events[1]))
-        await asyncio.sleep(0)
+        events = stream_events(model) if protocol == OPENAI else anthropic_events(model)
+        first = FIRST_WRITE[protocol]
+        # The events up to the first token flushed on their own so that time-to-first-token is observable,
+        # the rest after a yield (or, with ``hold_s``, spread over that many seconds: a long stream).
+        self._transport.write(head + b"".join(_chunk(e) for e in events[:first]))
+        rest = events[first:]
+        hold = STATE["hold_s"]
+        if hold > 0 and len(rest) > 1:
+            step = hold / (len(rest) - 1)
+            for event in rest[:-1]:
+                await asyncio.sleep(step)
+                if self._transport is None:
+                    return
+                self._transport.write(_chunk(event))
+            rest = rest[-1:]
+        else:
+            await asyncio.sleep(0)
         if self._transport is not None:
-            self._transport.write(b"".join(_chunk(e) for e in events[2:]) + b"0\r\n\r\n")
+            self._transport.write(b"".join(_chunk(e) for e in rest) + b"0\r\n\r\n")
 
     def _control(self, url: bytes) -> None:
         parts = url.decode().split("/")
@@ -166,6 +252,9 @@ class UpstreamProtocol(asyncio.Protocol):
         elif len(parts) >= 4 and parts[2] == "chunks":
             STATE["chunks"] = int(parts[3])
             self._send(200, orjson.dumps({"chunks": STATE["chunks"]}))
+        elif len(parts) >= 4 and parts[2] == "hold":
+            STATE["hold_s"] = float(parts[3]) / 1000.0
+            self._send(200, orjson.dumps({"hold_ms": STATE["hold_s"] * 1000}))
         elif len(parts) >= 3 and parts[2] == "stats":
             self._send(200, orjson.dumps({"requests": STATE["requests"], "delay_ms": STATE["delay_s"] * 1000}))
         else:

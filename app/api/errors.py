@@ -155,9 +155,30 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+def not_json_body(content_type: str | None, errors: Sequence[Mapping[str, Any]]) -> InvalidRequestError | None:
+    """The 400 for a body that failed as a whole because its ``content-type`` is not JSON (``curl -d`` sends
+    ``application/x-www-form-urlencoded``), saying so; None for any other validation failure. A body
+    without a ``content-type`` is read as JSON (see app/api/fastapi_options.py)."""
+    if not content_type:
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return None
+    if not any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes) for e in errors):
+        return None
+    shown = media_type if len(media_type) <= 100 else media_type[:100] + "..."
+    return InvalidRequestError(
+        f"the request body must be JSON sent with 'content-type: application/json'; this request's content "
+        f"type is {shown!r}",
+        param=None,
+        code="unsupported_content_type",
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(invalid_request(exc.errors()))
+    errors = exc.errors()
+    return error_response(not_json_body(request.headers.get("content-type"), errors) or invalid_request(errors))
 
 
 HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large"}

@@ -17,7 +17,14 @@ TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_s
 
 
 def fastapi_options(otel_telemetry: bool) -> dict[str, Any]:
-    """Extra ``FastAPI(...)`` keyword arguments (none on FastAPI versions without native telemetry)."""
-    if otel_telemetry or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
-        return {}
-    return {"telemetry": dict(TELEMETRY_OFF)}
+    """Extra ``FastAPI(...)`` keyword arguments for the options this FastAPI version has.
+
+    ``strict_content_type=False``: a body sent without a ``content-type`` header is read as JSON on every
+    route, as the chat and messages routes (which parse the raw body) always did; FastAPI's default would
+    hand such a body to validation as bytes. A body with a non-JSON content type is answered 400 saying so
+    (app/api/errors.py)."""
+    parameters = inspect.signature(FastAPI.__init__).parameters
+    options: dict[str, Any] = {"strict_content_type": False} if "strict_content_type" in parameters else {}
+    if not otel_telemetry and "telemetry" in parameters:
+        options["telemetry"] = dict(TELEMETRY_OFF)
+    return options

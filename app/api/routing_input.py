@@ -21,6 +21,7 @@ MODEL_ALIASES: dict[str, str] = {
     "task": "task",  # task-type routing (detected from the prompt)
     "cheapest": "cost",  # cost router: cheapest model expected to be good enough
     "cost": "cost",
+    "learned": "learned",  # the trained quality-cost router (routing.learned.path)
     "race": "parallel",  # every available model at once; the first answer (first chunk) wins
     "parallel": "parallel",
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import orjson
 
@@ -31,6 +31,7 @@ from app.providers.anthropic_stream import (
     typed_error,
     usage_fields,
 )
+from app.providers.anthropic_thinking import strip_foreign_thinking
 from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget, normalize_finish_reason
 from app.providers.errors import from_status, malformed
 
@@ -135,6 +136,13 @@ def decode_message(
 # --- the codec ---------------------------------------------------------------------------------------
 
 
+def client_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The client's Messages body as an Anthropic upstream gets it: as sent, but for the reasoning blocks
+    the gateway signed for another vendor, which Anthropic would refuse (``app.providers.anthropic_thinking``)."""
+    stripped = strip_foreign_thinking(body)
+    return body if stripped is None else stripped
+
+
 def _is_passthrough(request: ChatRequest) -> bool:
     return request.source is not None and request.source.protocol == PROTOCOL
 
@@ -162,7 +170,7 @@ class AnthropicCodec:
         client's protocol headers (``anthropic-beta``)."""
         source = request.source
         if source is not None and source.protocol == PROTOCOL:
-            body = {**source.body, "model": target.upstream_model}
+            body = {**client_body(source.body), "model": target.upstream_model}
             if stream:
                 body["stream"] = True
             else:
@@ -176,7 +184,7 @@ class AnthropicCodec:
         translated body; the client's protocol headers (``anthropic-beta``) go along."""
         source = request.source
         if source is not None and source.protocol == PROTOCOL:
-            body, headers = dict(source.body), dict(source.headers)
+            body, headers = dict(client_body(source.body)), dict(source.headers)
         else:
             body, headers = to_anthropic_body(request, target, stream=False), {}
         body = {k: v for k, v in body.items() if k not in NOT_COUNTED}

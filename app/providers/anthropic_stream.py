@@ -127,8 +127,8 @@ class AnthropicStreamDecoder:
 
     Content blocks map onto canonical chunks: ``text`` -> ``delta``, ``tool_use`` -> ``ToolCallDelta``
     (numbered in the order the tool blocks start), ``thinking`` -> ``reasoning`` and its closing
-    ``signature``. A ``redacted_thinking`` block has no canonical stream form (``StreamChunk`` has no
-    redacted marker), so outside pass-through it is not emitted. In JSON mode (``json_object_mode``) the
+    ``signature``, ``redacted_thinking`` -> one ``redacted`` chunk with its data (the block comes whole in
+    its ``content_block_start``). In JSON mode (``json_object_mode``) the
     call of JSON mode's tool is the answer: its ``input_json_delta`` fragments are text deltas, and its
     ``tool_use`` stop is ``stop``.
     """
@@ -228,7 +228,9 @@ class AnthropicStreamDecoder:
                 return StreamChunk(delta=arguments)  # nothing (no output) unless the input came whole
             position = self._tools.setdefault(index, len(self._tools))
             return StreamChunk(tool_calls=(ToolCallDelta(position, id=call_id, name=name, arguments=arguments),))
-        return None  # redacted_thinking, server tool blocks: nothing canonical to stream
+        if kind == "redacted_thinking":
+            return StreamChunk(redacted=required_text(block.get("data"), self._model, "redacted_thinking.data"))
+        return None  # server tool blocks: nothing canonical to stream
 
     def _block_delta(self, data: dict[str, Any]) -> StreamChunk | None:
         index = self._index(data)

@@ -4,7 +4,8 @@
 chat itself (``request.source.protocol == "openai.chat"``), forwards the client's own body with only the
 gateway-owned fields replaced: ``model`` (the target's upstream id), ``stream`` (when the gateway's call
 differs) and ``stream_options.include_usage`` (forced on for streams, so the gateway can count tokens; the
-usage chunk is flagged for the front-end not to forward when the client did not ask for it). The answer
+usage chunk is flagged for the front-end not to forward when the client did not ask for it). A Responses
+API request goes to OpenAI's own ``/responses`` as sent (``app.providers.openai_responses``). The answer
 side lives in ``app.providers.openai_decode``.
 """
 
@@ -27,6 +28,7 @@ from app.domain import (
     ToolSpec,
 )
 from app.errors import InvalidRequestError, UpstreamError
+from app.providers import openai_responses
 from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget
 from app.providers.openai_decode import (
     PROTOCOL,
@@ -34,6 +36,7 @@ from app.providers.openai_decode import (
     decode_completion,
     typed_error,
 )
+from app.providers.openai_responses import ResponsesStreamDecoder
 
 MAX_TOOL_CALL_ID = 40  # OpenAI refuses longer tool call ids (ids made by other vendors can be longer)
 PATH = "/chat/completions"
@@ -203,6 +206,9 @@ class OpenAICodec:
     # -- requests
 
     def encode(self, request: ChatRequest, target: ModelTarget, *, stream: bool) -> HttpCall:
+        if request.source is not None and self._is_responses(request):
+            body = openai_responses.passthrough_body(request.source.body, target.upstream_model, stream=stream)
+            return HttpCall(path=openai_responses.PATH, body=orjson.dumps(body), stream=stream)
         if request.source is not None and self._is_passthrough(request):
             body = self.passthrough_body(request.source.body, target, stream=stream)
         else:
@@ -285,11 +291,15 @@ class OpenAICodec:
     # -- answers
 
     def decode(self, answer: HttpAnswer, request: ChatRequest, target: ModelTarget) -> Decoded:
+        if self._is_responses(request):
+            return openai_responses.decode_response(answer.body, provider=self.kind, model=target.name)
         return decode_completion(
             answer.body, provider=self.kind, model=target.name, passthrough=self._is_passthrough(request)
         )
 
-    def stream_decoder(self, request: ChatRequest, target: ModelTarget) -> OpenAIStreamDecoder:
+    def stream_decoder(self, request: ChatRequest, target: ModelTarget) -> OpenAIStreamDecoder | ResponsesStreamDecoder:
+        if self._is_responses(request):
+            return ResponsesStreamDecoder(provider=self.kind, model=target.name)
         passthrough = self._is_passthrough(request)
         client_usage = False
         n = request.n
@@ -311,6 +321,12 @@ class OpenAICodec:
 
     def _is_passthrough(self, request: ChatRequest) -> bool:
         return request.source is not None and request.source.protocol == PROTOCOL
+
+    def _is_responses(self, request: ChatRequest) -> bool:
+        """A Responses API request, which OpenAI itself takes as sent (``app.providers.openai_responses``);
+        OpenAI-compatible servers get the canonical chat translation."""
+        source = request.source
+        return source is not None and source.protocol == openai_responses.PROTOCOL and self.kind == "openai"
 
 
 CODEC = OpenAICodec()

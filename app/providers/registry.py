@@ -165,8 +165,10 @@ class ProviderRegistry:
 
     def cannot_serve(self, name: str, request: ChatRequest, *, stream: bool = False) -> tuple[str, ...]:
         """The parameters of ``request`` that model ``name`` cannot honour (nothing for an unusable model:
-        its unavailability is reported instead)."""
+        its unavailability is reported instead). An embedding model (``kind: embedding``) serves no chat."""
         entry = self.entry(name)
+        if entry.target.config.embeds:
+            return ("chat",)
         if entry.provider is None:
             return ()
         return unsupported(request, entry.provider.capabilities(entry.target), stream=stream)

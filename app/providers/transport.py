@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from app.errors import UpstreamConnectionError, UpstreamError, UpstreamServerError, UpstreamTimeoutError
 from app.providers.base import HttpAnswer, HttpCall, SSEEvent
@@ -29,7 +31,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
-DEFAULT_POOL_SIZE = 1000  # connections per endpoint; aiohttp's default of 100 caps concurrency per worker
+# Connections per endpoint: 0 = no cap of the pool's own. A worker's concurrency is bounded where it is
+# admitted (``SWITCHYARD_MAX_CONNECTIONS``, 503 beyond); a pool cap below it would make the calls past it wait
+# for a connection in silence until their first-byte timeout (a 1000 cap held long streams at 1000 per model).
+DEFAULT_POOL_SIZE = 0
 READ_SIZE = 64 * 1024
 
 
@@ -141,6 +146,7 @@ class Transport:
         self._max_body = max_body_bytes
         self._max_event = max_event_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._proxy, self._proxy_auth = env_proxy(self.base_url)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -150,7 +156,9 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as the vendors' SDKs honour them
+                # HTTPS_PROXY / NO_PROXY are honoured (``env_proxy``, once per endpoint); ``trust_env`` would
+                # look them up and read ~/.netrc again on every call, each in a thread-pool hop
+                trust_env=False,
                 skip_auto_headers=("User-Agent",),
                 headers={"user-agent": "switchyard"},
             )
@@ -169,6 +177,8 @@ class Transport:
                     params=call.query or None,
                     headers=headers,
                     allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
                 )
         except TimeoutError:
             raise _timeout(who, "did not answer", first_byte_s) from None
@@ -224,6 +234,15 @@ async def _read_body(response: aiohttp.ClientResponse, who: Who, idle_s: float, 
             parts.append(chunk)
     except (aiohttp.ClientError, OSError) as exc:
         raise boundary_error(exc, who) from exc
+
+
+def env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for ``base_url`` (``HTTP(S)_PROXY``, unless ``NO_PROXY`` exempts its
+    host), as the vendors' SDKs honour it; (None, None) when there is none."""
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except (LookupError, ValueError):
+        return None, None
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

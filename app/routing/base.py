@@ -8,7 +8,7 @@ from typing import Literal
 
 from app.domain import ChatRequest
 
-RoutingMode = Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules"]
+RoutingMode = Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules", "learned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class RouteInput:
     models: tuple[str, ...] = ()
     max_cost: float | None = None  # USD budget for the cost router
     stream: bool = False  # the answer is streamed (some features need native support then)
+    quality_tolerance: float | None = None  # the learned router's tolerance (else routing.learned's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class ModelInfo:
     cost_per_1k_output: float | None
     fallbacks: tuple[str, ...] = ()
     unavailable_reason: str | None = None
+    router_name: str | None = None  # the model's name in the learned router's data (default: ``name``)
 
     @property
     def available(self) -> bool:

@@ -1,20 +1,29 @@
 """The routing entry point: resolve the strategy, run it, then skip unavailable models.
 
 ``routing`` values: ``specific`` (the named model and its fallbacks), ``parallel``, ``task``, ``cost``,
-``complexity``, ``rules`` and ``auto``. ``auto`` resolves, in order: a ``model`` means specific; a
-``task_type`` means task (as in the original service); a ``max_cost`` means cost; then the first matching
+``complexity``, ``rules``, ``learned`` and ``auto``. ``auto`` resolves, in order: a ``model`` means specific;
+a ``task_type`` means task (as in the original service); a ``max_cost`` means cost; then the first matching
 rule; else ``routing.auto`` (complexity unless configured).
+
+``models`` (``app.routing.context``, loaded at startup) holds the embedding model, the semantic task index
+and the trained learned router. The request's embedding is computed at most once, and only when a strategy
+needs it (task detection without ``task_type``, learned routing); explicit-model requests never embed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from app.errors import InvalidRequestError, ModelNotFoundError, NoModelAvailableError
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, RouteInput, Skipped
 from app.routing.complexity import classify_complexity
+from app.routing.context import NO_MODELS, RoutingModels
 from app.routing.cost import cost_route
+from app.routing.embedding import LazyEmbedding
 from app.routing.features import Features, extract_features
+from app.routing.learned import head
+from app.routing.learned_route import learned_route
 from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry, Rule, compile_rules, first_match
 from app.routing.task import detect_task, keyword_table
 from app.settings.routing import RoutingConfig
@@ -50,11 +59,12 @@ def with_availability(
     catalogue: CatalogueView,
     config: RoutingConfig,
     details: dict[str, object] | None = None,
+    preferred: Sequence[str] = (),
 ) -> RouteDecision:
-    """An ordered plan starting at ``primary``, skipping unavailable models and saying so."""
+    """An ordered plan starting at ``primary`` (then ``preferred``), skipping unavailable models and saying so."""
     skipped: list[Skipped] = []
     models: list[str] = []
-    for name in [primary, *_alternatives(primary, catalogue, config)]:
+    for name in dict.fromkeys([primary, *preferred, *_alternatives(primary, catalogue, config)]):
         why = _unavailable_reason(name, catalogue)
         if why is None:
             models.append(name)
@@ -92,9 +102,13 @@ def _parallel(inp: RouteInput, catalogue: CatalogueView) -> RouteDecision:
         if name not in catalogue:
             raise ModelNotFoundError(f"model {name!r} is not in the catalogue", model=name)
     usable = tuple(n for n in models if catalogue[n].available)
+    skipped = tuple(Skipped(n, catalogue[n].unavailable_reason or "unavailable") for n in models if n not in usable)
     if not usable:
-        raise NoModelAvailableError("none of the requested models is available")
-    skipped = tuple(Skipped(n, catalogue[n].unavailable_reason or "") for n in models if n not in usable)
+        named = "; ".join(f"{s.model}: {s.reason}" for s in skipped) or "the catalogue has no usable model"
+        raise NoModelAvailableError(
+            f"none of the requested models is available ({named})",
+            skipped=[{"model": s.model, "reason": s.reason} for s in skipped],
+        )
     return RouteDecision("parallel", usable, f"{len(usable)} models in parallel", skipped)
 
 
@@ -106,7 +120,31 @@ def _complexity(features: Features, catalogue: CatalogueView, config: RoutingCon
     return with_availability("complexity", target, reason, catalogue, config, details)
 
 
-def _task(inp: RouteInput, features: Features, catalogue: CatalogueView, config: RoutingConfig) -> RouteDecision:
+def _detect(
+    features: Features, config: RoutingConfig, models: RoutingModels, embedding: LazyEmbedding | None
+) -> tuple[str, str, dict[str, object]]:
+    """The task of a prompt: semantic (examples and keyword hits) when an embedding model is loaded, else
+    keywords alone (the details say why)."""
+    if models.semantic is None or embedding is None:
+        verdict = detect_task(features, config.task_keywords)
+        extra: dict[str, object] = {"detector": "keywords", "note": models.note} if models.note else {}
+        return verdict.task, verdict.reason, extra
+    hints = detect_task(head(features), config.task_keywords).scores  # keyword hits in the prompt's head
+    semantic = models.semantic.classify(embedding.get(), hints, config.semantic.keyword_weight)
+    nearest = [{"task": n.task, "example": n.example, "score": n.score} for n in semantic.nearest]
+    scores = dict(sorted(semantic.scores.items(), key=lambda kv: -kv[1]))
+    extra = {"detector": "semantic", "scores": scores, "nearest": nearest, "embedding": models.semantic.embedder_name}
+    return semantic.task, semantic.reason, extra
+
+
+def _task(
+    inp: RouteInput,
+    features: Features,
+    catalogue: CatalogueView,
+    config: RoutingConfig,
+    models: RoutingModels = NO_MODELS,
+    embedding: LazyEmbedding | None = None,
+) -> RouteDecision:
     known = set(keyword_table(config.task_keywords)) | set(config.tasks) | {"conversation"}
     if inp.task_type:
         task, why = inp.task_type.strip().lower(), "task_type given"
@@ -115,10 +153,10 @@ def _task(inp: RouteInput, features: Features, catalogue: CatalogueView, config:
                 f"unknown task_type {inp.task_type!r}; known: {', '.join(sorted(known))}",
                 field="task_type",
             )
+        extra: dict[str, object] = {}
     else:
-        verdict = detect_task(features, config.task_keywords)
-        task, why = verdict.task, verdict.reason
-    details: dict[str, object] = {"task": task}
+        task, why, extra = _detect(features, config, models, embedding)
+    details: dict[str, object] = {"task": task, **extra}
     target = config.tasks.get(task)
     if target is None:
         level = classify_complexity(features, config.complexity)
@@ -167,15 +205,18 @@ def route(
     config: RoutingConfig,
     conditions: ConditionRegistry = EMPTY_REGISTRY,
     rules: Sequence[Rule] | None = None,
+    models: RoutingModels = NO_MODELS,
 ) -> RouteDecision:
     """Plan a request. Pure: no I/O, no clock. ``rules`` are ``config``'s rules already compiled (the
-    gateway compiles them once at startup); without them they are compiled from ``config`` here."""
+    gateway compiles them once at startup); without them they are compiled from ``config`` here. ``models``
+    are the embedding and learned models loaded at startup."""
     mode = resolve_mode(inp)
     if mode == "specific":
         return _specific(inp, catalogue)
     if mode == "parallel":
         return _parallel(inp, catalogue)
     features = extract_features(inp.request)
+    embedding = models.embedding_for(features.text)  # lazy: nothing is computed unless a strategy asks
     if mode in ("auto", "rules") and rules is None:
         rules = compile_rules(config, conditions)
     if mode == "auto":
@@ -188,7 +229,17 @@ def route(
         assert decision is not None
         return decision
     if mode == "task":
-        return _task(inp, features, catalogue, config)
+        return _task(inp, features, catalogue, config, models, embedding)
+    if mode == "learned":
+
+        def fallback(why: str) -> RouteDecision:
+            decision = _complexity(features, catalogue, config)
+            return replace(decision, reason=f"{why}; {decision.reason}", details={**decision.details, "note": why})
+
+        def plan(primary: str, reason: str, details: dict[str, object], preferred: tuple[str, ...]) -> RouteDecision:
+            return with_availability("learned", primary, reason, catalogue, config, details, preferred)
+
+        return learned_route(inp, features, catalogue, config, models.learned, embedding, fallback, plan)
     if mode == "cost":
         verdict = classify_complexity(features, config.complexity)
         return cost_route(features, verdict, catalogue, config.cost, inp.max_cost)

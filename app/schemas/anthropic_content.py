@@ -6,7 +6,8 @@
 content-block document becomes its text), ``tool_result`` (string or blocks, ``is_error``; each result
 becomes a canonical ``tool`` message ahead of the turn's other content, as the canonical form keeps tool
 results apart). Assistant turns: ``text``, ``tool_use`` (``input`` as the call's JSON arguments),
-``thinking`` (with its ``signature``) and ``redacted_thinking`` as reasoning signed by Anthropic.
+``thinking`` (with its ``signature``) and ``redacted_thinking`` as reasoning signed by Anthropic, or by
+another vendor when the gateway signed it (``app.providers.anthropic_thinking``).
 
 Blocks only an Anthropic upstream understands (server tool calls and their results, MCP blocks, files by
 id, container uploads, search results) are not refused here: they are listed in ``Content.anthropic_only``
@@ -23,6 +24,7 @@ import orjson
 
 from app.domain import ContentPart, FilePart, ImagePart, Message, ReasoningPart, TextPart, ToolCall
 from app.errors import InvalidRequestError
+from app.providers.anthropic_thinking import open_signature
 
 ANTHROPIC = "anthropic"
 ANTHROPIC_ONLY_BLOCKS = frozenset(
@@ -112,6 +114,7 @@ def _user_parts(blocks: list[dict[str, Any]], at: str, found: Content, *, result
     parts: list[ContentPart] = []
     for j, block in enumerate(blocks):
         where, kind = f"{at}.{j}", block["type"]
+        found.cache_control = found.cache_control or block.get("cache_control") is not None
         part: ContentPart | None
         if kind == "text":
             part = _text_part(block, where, found)
@@ -152,12 +155,22 @@ def _tool_result(block: dict[str, Any], at: str, found: Content, names: dict[str
     return _message("tool", parts, tool_call_id=call_id, name=names.get(call_id), is_error=bool(is_error))
 
 
+def _reasoning(text: str, signature: str | None, *, redacted: bool) -> ReasoningPart:
+    """A thinking block's reasoning: Anthropic's own, or another vendor's under a gateway-made signature
+    (``app.providers.anthropic_thinking``), given back to that vendor."""
+    foreign = open_signature(signature) if signature else None
+    if foreign is None:
+        return ReasoningPart(text, signature or None, redacted=redacted, provider=ANTHROPIC)
+    return ReasoningPart(text, foreign.signature, redacted=foreign.redacted, provider=foreign.provider)
+
+
 def _assistant(blocks: list[dict[str, Any]], at: str, found: Content, names: dict[str, str]) -> Message:
     parts: list[ContentPart] = []
     calls: list[ToolCall] = []
     reasoning: list[ReasoningPart] = []
     for j, block in enumerate(blocks):
         where, kind = f"{at}.{j}", block["type"]
+        found.cache_control = found.cache_control or block.get("cache_control") is not None
         if kind == "text":
             parts.append(_text_part(block, where, found))
         elif kind == "tool_use":
@@ -170,10 +183,10 @@ def _assistant(blocks: list[dict[str, Any]], at: str, found: Content, names: dic
         elif kind == "thinking":
             signature = block.get("signature")
             text = _str(block.get("thinking"), f"{where}.thinking")
-            reasoning.append(ReasoningPart(text, signature or None, provider=ANTHROPIC))
+            reasoning.append(_reasoning(text, signature if isinstance(signature, str) else None, redacted=False))
         elif kind == "redacted_thinking":
             data = _str(block.get("data"), f"{where}.data")
-            reasoning.append(ReasoningPart(signature=data, redacted=True, provider=ANTHROPIC))
+            reasoning.append(_reasoning("", data, redacted=True))
         elif kind in ANTHROPIC_ONLY_BLOCKS:
             found.anthropic_only.append(f"{where} ({kind})")
         else:

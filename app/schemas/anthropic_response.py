@@ -1,15 +1,17 @@
 """Anthropic Messages answers at the edge: a canonical ``Completion`` as a ``message`` body and canonical
 ``StreamChunk``s as Anthropic's stream events. Pure (the message id is passed in).
 
-Content: reasoning -> ``thinking`` blocks (``signature`` the reasoning's own, ``""`` when the vendor signs
-none) or ``redacted_thinking``; the text -> one ``text`` block; tool calls -> ``tool_use`` blocks whose ids
-name the model (``app.schemas.anthropic_ids``); a refusal -> its text with ``stop_reason: "refusal"``.
+Content: reasoning -> ``thinking`` blocks or ``redacted_thinking`` (Anthropic's own signature; another
+vendor's reasoning under a gateway-made one, ``app.providers.anthropic_thinking``, never an empty one); the
+text -> one ``text`` block; tool calls -> ``tool_use`` blocks whose ids name the model
+(``app.schemas.anthropic_ids``); a refusal -> its text with ``stop_reason: "refusal"``.
 Usage in Anthropic's convention: ``input_tokens`` excludes cache reads (``cache_read_input_tokens``) and
 cache writes (``cache_creation_input_tokens``), ``output_tokens`` includes the thinking.
 
 A stream is exactly Anthropic's sequence: ``message_start``; per block ``content_block_start``,
 ``content_block_delta`` (``text_delta``, ``thinking_delta``, ``signature_delta``, ``input_json_delta``) and
-``content_block_stop`` (one ``ping`` after the first block starts); then ``message_delta`` (stop reason,
+``content_block_stop`` (one ``ping`` after the first block starts; a ``thinking`` block always closes with a
+``signature_delta``, a ``redacted_thinking`` block comes whole in its start); then ``message_delta`` (stop reason,
 usage) and ``message_stop``.
 """
 
@@ -19,6 +21,7 @@ import uuid
 from typing import Any
 
 from app.domain import Completion, StreamChunk, ToolCallDelta, Usage
+from app.providers.anthropic_thinking import thinking_signature
 from app.providers.codec_util import tool_arguments
 from app.schemas.anthropic_ids import tag_tool_id
 
@@ -50,11 +53,14 @@ def message_body(completion: Completion, *, ident: str, extra: dict[str, Any] | 
     """The ``message`` body; ``model`` is the catalogue name of the model that answered."""
     content: list[dict[str, Any]] = []
     for part in completion.reasoning:
+        owner = part.provider or completion.provider
         if part.redacted:
             if part.signature:
-                content.append({"type": "redacted_thinking", "data": part.signature})
+                data = thinking_signature(owner, part.signature, redacted=True)
+                content.append({"type": "redacted_thinking", "data": data})
         else:
-            content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
+            signature = thinking_signature(owner, part.signature)
+            content.append({"type": "thinking", "thinking": part.text, "signature": signature})
     text = completion.refusal if completion.refusal is not None else completion.content
     if text or not completion.tool_calls:
         content.append({"type": "text", "text": text})
@@ -94,10 +100,12 @@ class EventEncoder:
     """Anthropic stream events of one translated stream. ``start()`` opens it; ``encode(chunk)`` turns
     each canonical chunk into events (the closing chunk ends the message)."""
 
-    def __init__(self, ident: str, model: str, input_tokens: int) -> None:
+    def __init__(self, ident: str, model: str, input_tokens: int, *, provider: str) -> None:
         self.ident, self.model, self.input_tokens = ident, model, input_tokens
+        self.provider = provider  # whose reasoning it is (signatures are sealed unless Anthropic's)
         self.index = -1  # the open content block's index
         self.open: str | None = None  # the open block's type
+        self.signed = False  # the open thinking block got its signature
         self.tools: dict[int, int] = {}  # canonical tool call index -> content block index
         self.pinged = False
         self.refused = False
@@ -124,13 +132,25 @@ class EventEncoder:
     def _close(self) -> list[Event]:
         if self.open is None:
             return []
+        events = [] if self.open != "thinking" or self.signed else [self._signature(None)]
         self.open = None
-        return [("content_block_stop", {"type": "content_block_stop", "index": self.index})]
+        return [*events, ("content_block_stop", {"type": "content_block_stop", "index": self.index})]
+
+    def _signature(self, signature: str | None) -> Event:
+        """The ``signature_delta`` that closes the open thinking block (a gateway-made one for another
+        vendor's reasoning, signed or not)."""
+        self.signed = True
+        return self._delta({"type": "signature_delta", "signature": thinking_signature(self.provider, signature)})
+
+    def _redacted(self, data: str) -> list[Event]:
+        """A whole ``redacted_thinking`` block: its start carries the data, no deltas."""
+        block = {"type": "redacted_thinking", "data": thinking_signature(self.provider, data, redacted=True)}
+        return [*self._open(block), *self._close()]
 
     def _open(self, block: dict[str, Any]) -> list[Event]:
         events = self._close()
         self.index += 1
-        self.open = block["type"]
+        self.open, self.signed = block["type"], False
         start = {"type": "content_block_start", "index": self.index, "content_block": block}
         events.append(("content_block_start", start))
         if not self.pinged:
@@ -160,12 +180,14 @@ class EventEncoder:
 
     def encode(self, chunk: StreamChunk) -> list[Event]:
         events: list[Event] = []
+        if chunk.redacted:
+            events += self._redacted(chunk.redacted)
         if chunk.reasoning:
-            if self.open != "thinking":
+            if self.open != "thinking" or self.signed:
                 events += self._open({"type": "thinking", "thinking": "", "signature": ""})
             events.append(self._delta({"type": "thinking_delta", "thinking": chunk.reasoning}))
-        if chunk.signature and self.open == "thinking":
-            events.append(self._delta({"type": "signature_delta", "signature": chunk.signature}))
+        if chunk.signature and self.open == "thinking" and not self.signed:
+            events.append(self._signature(chunk.signature))
         if chunk.delta:
             events += self._text(chunk.delta)
         if chunk.refusal:

@@ -56,10 +56,13 @@ class CompleteRequest(BaseModel):
     prompt: Text | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     messages: list[ChatMessageIn] | None = Field(default=None, min_length=1, max_length=1000)
     system: Text | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="System prompt.")
-    routing: Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules"] = "auto"
+    routing: Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules", "learned"] = "auto"
     model: Text | None = Field(default=None, min_length=1, max_length=200)
     task_type: Text | None = Field(default=None, min_length=1, max_length=50)
     max_cost: float | None = Field(default=None, gt=0, description="USD budget for routing 'cost'.")
+    quality_tolerance: float | None = Field(
+        default=None, ge=0, le=1, allow_inf_nan=False, description="Learned routing: cheapest within this of best."
+    )
     models: list[Text] | None = Field(default=None, min_length=1, max_length=16)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,7 @@ from app.settings.routing import (  # noqa: F401  (ComplexityTargets re-exported
 )
 
 BUILT_IN_PROVIDERS = ("openai", "anthropic", "google", "openai_compatible", "llamacpp")
+EMBEDDING_PROVIDERS = ("openai", "google", "openai_compatible")  # the providers with an embeddings API
 _PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -63,6 +64,9 @@ class ModelConfig(_Strict):
     )
     fallbacks: tuple[str, ...] = ()
     tier: int = Field(default=2, ge=1, le=5, description="Quality tier, 1 = basic ... 5 = frontier.")
+    router_name: str | None = Field(
+        default=None, description="This model's name in the learned router's training data (default: its own)."
+    )
     model_path: str | None = Field(default=None, description="GGUF file (llamacpp provider only).")
     context_window: int | None = Field(default=None, gt=0)
     max_queue: int = Field(default=4, ge=0, description="Waiting requests allowed (llamacpp provider only).")
@@ -70,11 +74,25 @@ class ModelConfig(_Strict):
     system_prompt: str | None = Field(
         default=None, description="System message used when a request has none (llamacpp only)."
     )
+    kind: Literal["chat", "embedding"] = Field(
+        default="chat", description="embedding: served by POST /v1/embeddings only, never routed to for chat."
+    )
+    dimensions: int | None = Field(
+        default=None, gt=0, le=65536, description="An embedding model's vector size (checked against fallbacks)."
+    )
+
+    @property
+    def embeds(self) -> bool:
+        return self.kind == "embedding"
 
     @model_validator(mode="after")
     def _provider_requirements(self) -> ModelConfig:
         if self.provider == "openai_compatible" and not self.api_base:
             raise ValueError("provider openai_compatible requires api_base")
+        if self.embeds and self.provider not in EMBEDDING_PROVIDERS:
+            raise ValueError(f"provider {self.provider} has no embeddings API ({', '.join(EMBEDDING_PROVIDERS)} have)")
+        if self.dimensions is not None and not self.embeds:
+            raise ValueError("dimensions is for embedding models (kind: embedding)")
         return self
 
 
@@ -95,6 +113,7 @@ class GatewayConfig(_Strict):
             for fallback in model.fallbacks:
                 if fallback not in self.models:
                     raise ValueError(f"models.{name}.fallbacks names unknown model {fallback!r}")
+                _check_fallback_kind(name, model, fallback, self.models[fallback])
         if self.routing.default_model and self.routing.default_model not in self.models:
             raise ValueError(f"routing.default_model names unknown model {self.routing.default_model!r}")
         return self
@@ -106,8 +125,21 @@ class GatewayConfig(_Strict):
 
     @model_validator(mode="after")
     def _orchestration_references(self) -> GatewayConfig:
-        check_references(self.orchestration, self.pipelines, self.models)
+        embedding = {name for name, model in self.models.items() if model.embeds}
+        check_references(self.orchestration, self.pipelines, self.models.keys() - embedding, embedding)
         return self
+
+
+def _check_fallback_kind(name: str, model: ModelConfig, fallback: str, other: ModelConfig) -> None:
+    """A chat model falls back to chat models, an embedding model to embedding models of its size."""
+    if model.embeds != other.embeds:
+        kinds = ("an embedding", "a chat") if model.embeds else ("a chat", "an embedding")
+        raise ValueError(f"models.{name} is {kinds[0]} model; its fallback {fallback!r} is {kinds[1]} model")
+    if model.dimensions and other.dimensions and model.dimensions != other.dimensions:
+        raise ValueError(
+            f"models.{name}.fallbacks: {fallback!r} makes {other.dimensions}-dimensional vectors, "
+            f"{name} {model.dimensions}-dimensional ones"
+        )
 
 
 def _key_of(error: Any) -> str:

@@ -133,17 +133,25 @@ class PipelineConfig(_Strict):
 
 
 def check_references(
-    orchestration: OrchestrationConfig, pipelines: dict[str, PipelineConfig], models: Collection[str]
+    orchestration: OrchestrationConfig,
+    pipelines: dict[str, PipelineConfig],
+    models: Collection[str],
+    embedding_models: Collection[str] = (),
 ) -> None:
-    """Every model named by these sections must be in the catalogue (``ValueError`` names the key)."""
-    for name in orchestration.default_fallbacks:
+    """Every model named by these sections must be one of the catalogue's chat ``models`` (``ValueError``
+    names the key; ``embedding_models`` are named as such)."""
+
+    def check(where: str, name: str) -> None:
+        if name in embedding_models:
+            raise ValueError(f"{where} names {name!r}, an embedding model (a chat model is needed)")
         if name not in models:
-            raise ValueError(f"orchestration.default_fallbacks names unknown model {name!r}")
-    if orchestration.judge_model and orchestration.judge_model not in models:
-        raise ValueError(f"orchestration.judge_model names unknown model {orchestration.judge_model!r}")
+            raise ValueError(f"{where} names unknown model {name!r}")
+
+    for name in orchestration.default_fallbacks:
+        check("orchestration.default_fallbacks", name)
+    if orchestration.judge_model:
+        check("orchestration.judge_model", orchestration.judge_model)
     for pipeline_name, pipeline in pipelines.items():
         for step in pipeline.steps:
-            if step.model and step.model not in models:
-                raise ValueError(
-                    f"pipelines.{pipeline_name}.steps.{step.name}.model names unknown model {step.model!r}"
-                )
+            if step.model:
+                check(f"pipelines.{pipeline_name}.steps.{step.name}.model", step.model)

@@ -13,6 +13,10 @@ routing:
   tasks: {code: gpt-4o, creative: claude-3-5-sonnet-20241022, ...}
   task_keywords: {legal: [contract, clause]}  # adds a task or replaces a task's keywords
   preference: [gpt-4o-mini, ...]
+  embedding: {model: auto, max_tokens: null}  # auto | none | wordllama-l2-256 | use-multilingual-v3
+  semantic: {enabled: true, floor: 0.1, keyword_weight: 0.05, examples: {legal: ["Review this NDA clause"]}}
+  learned: {path: router.npz, quality_tolerance: 0.05, candidates: [gpt-4o-mini, gpt-4o]}
+  feedback: {enabled: false, keep_prompts: false, ttl_s: 2592000}
 ```
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -160,10 +165,59 @@ class RuleConfig(_Strict):
     when: ConditionConfig = ConditionConfig()
 
 
+class EmbeddingConfig(_Strict):
+    """The in-process embedding model shared by semantic task routing and the learned router
+    (``app.routing.embedding``): ``auto`` is ``wordllama-l2-256`` when its package is installed, else none
+    (keyword heuristics); naming a model whose package is missing is a startup error."""
+
+    model: Literal["auto", "none", "wordllama-l2-256", "use-multilingual-v3"] = "auto"
+    max_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        le=8192,
+        description="Only the head of a prompt is embedded: tokens (default 512), words for USE (default 128).",
+    )
+
+
+class SemanticConfig(_Strict):
+    """Semantic task routing: tasks defined by example prompts (``app.routing.semantic``)."""
+
+    enabled: bool = True
+    floor: float = Field(default=0.1, ge=-1, le=1, description="Below this score a prompt is 'conversation'.")
+    keyword_weight: float = Field(
+        default=0.05, ge=0, le=1, description="Weight of each keyword hit (at most 5) added to a task's score."
+    )
+    k: int = Field(default=2, ge=1, le=20, description="A task's score: mean similarity of its k nearest examples.")
+    examples: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Per task: example prompts added to the built-in ones (or a new task)."
+    )
+    replace_examples: bool = Field(default=False, description="Use only the configured examples.")
+
+
+class LearnedConfig(_Strict):
+    """The learned quality-cost router (``app.routing.learned``), trained by ``switchyard router train``."""
+
+    path: Path | None = Field(default=None, description="The trained router file (.npz).")
+    quality_tolerance: float = Field(
+        default=0.05, ge=0, le=1, description="Pick the cheapest model predicted within this of the best."
+    )
+    candidates: tuple[str, ...] = Field(
+        default=(), description="Catalogue models it may choose (default: every model the file knows)."
+    )
+
+
+class FeedbackConfig(_Strict):
+    """``POST /v1/feedback``: scores recorded against each request's routing decision (shared state store)."""
+
+    enabled: bool = Field(default=False, description="Record every answered request's decision (one store write).")
+    keep_prompts: bool = Field(default=False, description="Store the prompt with the decision (for training).")
+    ttl_s: float = Field(default=30 * 86400, gt=0, description="How long decisions and feedback are kept.")
+
+
 class RoutingConfig(_Strict):
     """Routing defaults. With no ``routing:`` section these are the original design's."""
 
-    auto: Literal["complexity", "cost", "task"] = Field(
+    auto: Literal["complexity", "cost", "task", "learned"] = Field(
         default="complexity", description="Strategy of routing 'auto' when no rule matches."
     )
     default_model: str | None = Field(default=None, description="Used when a strategy has no better idea.")
@@ -178,10 +232,17 @@ class RoutingConfig(_Strict):
         default=(),
         description="Order in which to try other models when a chosen one is unavailable.",
     )
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    semantic: SemanticConfig = SemanticConfig()
+    learned: LearnedConfig = LearnedConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
 
 
 def check_routing_references(routing: RoutingConfig, models: Mapping[str, object]) -> None:
     """Explicitly written rule targets must be configured models (a typo is a config error)."""
+    for name in routing.learned.candidates:
+        if name not in models:
+            raise ValueError(f"routing.learned.candidates names unknown model {name!r}")
     for index, rule in enumerate(routing.rules):
         if rule.target not in models:
             raise ValueError(f"routing.rules.{index}.target names unknown model {rule.target!r}")

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "and replicas through this Redis (e.g. redis://127.0.0.1:6379/0); unset: breakers stay per process "
         "and keys live in the embedded store (state_path).",
     )
+    responses_ttl_s: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long stored Responses API responses are kept (previous_response_id, GET /v1/responses).",
+    )
     # -- access control (app/governance, app/state) ------------------------------------------------------
     master_key: SecretStr | None = Field(
         default=None, description="Set: every /v1/* request needs a key (this one, or a virtual key)."

@@ -70,10 +70,12 @@ async def test_claude_code_request_translated(raw: httpx.AsyncClient, upstream: 
 async def test_claude_code_request_passed_through(raw: httpx.AsyncClient, upstream: FakeUpstream) -> None:
     body, headers = request_of(ANTHROPIC)
     upstream.script(ANTHROPIC, Reply(text="Let me look.", reasoning="I should glob."))
-    response = await raw.post("/v1/messages", json=body, headers=headers)
+    response = await raw.post("/v1/messages?beta=true", json=body, headers=headers)  # as Claude Code calls it
     assert response.status_code == 200, response.text
     recorded = upstream.requests[-1]
     assert recorded.body == body
     assert recorded.headers["anthropic-beta"] == headers["anthropic-beta"]
     kinds = [d["delta"]["type"] for n, d in events(response.text) if n == "content_block_delta"]
     assert "thinking_delta" in kinds and "signature_delta" in kinds and "text_delta" in kinds
+    counted = await raw.post("/v1/messages/count_tokens?beta=true", json=body, headers=headers)
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0

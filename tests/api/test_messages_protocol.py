@@ -198,6 +198,9 @@ def counting_upstream() -> Iterator[FakeUpstream]:
         body = await request.json()
         with lock:
             seen.append((body, dict(request.headers)))
+        if body.get("system") == "refuse me":
+            error = {"type": "invalid_request_error", "message": "prompt is too long"}
+            return JSONResponse({"type": "error", "error": error}, status_code=400)
         return JSONResponse({"input_tokens": 12 * len(body["messages"])})
 
     fake.app.add_route("/v1/messages/count_tokens", count, methods=["POST"])
@@ -220,10 +223,22 @@ async def test_count_tokens_exact_from_anthropic(
         assert response.json()["input_tokens"] == 12 and response.headers["x-switchyard-token-count"] == "exact"
         ((sent, headers),) = counting_upstream.counted  # type: ignore[attr-defined]
         assert sent == body and headers["anthropic-beta"] == "b1"
+        refused = await client.post("/v1/messages/count_tokens", json={**body, "system": "refuse me"})
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
         estimated = await client.post("/v1/messages/count_tokens", json={**body, "model": "gpt-4o-mini"})
     assert estimated.status_code == 200
     assert estimated.headers["x-switchyard-token-count"] == "estimated"
     assert estimated.json()["input_tokens"] > 0 and estimated.json()["switchyard"]["estimated"] is True
+
+
+async def test_count_tokens_falls_back_to_the_estimate(raw: httpx.AsyncClient) -> None:
+    """An Anthropic upstream without ``count_tokens`` (the plain fake answers 404): the estimate, marked."""
+    response = await raw.post("/v1/messages/count_tokens", json={"model": ANTHROPIC, "messages": USER})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-token-count"] == "estimated"
+    data = response.json()
+    assert data["input_tokens"] > 0 and data["switchyard"]["estimated"] is True
+    assert data["switchyard"]["exact_failed"] == "upstream_model_not_found"
 
 
 async def test_count_tokens_with_the_sdk(claude: anthropic.AsyncAnthropic) -> None:

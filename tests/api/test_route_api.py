@@ -160,3 +160,99 @@ async def test_rule_conditions_registered_from_python_route_requests(
             calm = (await c.post("/v1/route", json={"prompt": "why is this broken"})).json()
     assert (loud["strategy"], loud["model"]) == ("rules", "gpt-4o") and "calm" in loud["reason"]
     assert calm["strategy"] != "rules"
+
+
+async def test_dry_run_shows_semantic_task_scores_and_nearest_examples(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/route", json={"prompt": "Écris un poème sur la pluie d'automne", "routing": "task"}
+    )
+    decision = response.json()
+    details = decision["details"]
+    assert details["detector"] == "semantic" and details["embedding"] == "wordllama-l2-256"
+    assert details["task"] == "creative" and decision["model"] == "claude-3-5-sonnet-20241022"
+    assert next(iter(details["scores"])) == "creative"
+    assert {"task", "example", "score"} <= set(details["nearest"][0])
+
+
+@pytest.fixture(scope="module")
+def trained_router(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A learned router trained (with the real default embedding) on synthetic data: the small model fails
+    code work, both answer small talk. The data names models "big"/"small"; the catalogue maps them."""
+    from app.routing.embedding import load_embedder
+    from app.routing.training import train
+    from tests.unit.routing.learned_data import samples
+
+    path = tmp_path_factory.mktemp("router") / "router.npz"
+    train(samples(), load_embedder("wordllama-l2-256")).save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def router_file(tmp_path: Path, trained_router: bytes) -> Path:
+    path = tmp_path / "router.npz"
+    path.write_bytes(trained_router)
+    return path
+
+
+@pytest.fixture
+async def learned_client(
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str], router_file: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    models = fake_models(
+        upstream.base_url, **{"gpt-4o": {"router_name": "big"}, "gpt-4o-mini": {"router_name": "small"}}
+    )
+    routing = {"auto": "learned", "learned": {"path": router_file.name}}  # relative to the config file
+    async with app_client(write_config(tmp_path, {"models": models, "routing": routing})) as c:
+        yield c
+
+
+CODE_PROMPT = (
+    "Debug and refactor this C++ module for logging; it must stay thread-safe.\n```\nfor x in xs:\n    f(x)\n```"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "model"),
+    [
+        ({"prompt": CODE_PROMPT}, "gpt-4o"),
+        ({"prompt": "Hello! How is your day going?"}, "gpt-4o-mini"),
+        ({"prompt": CODE_PROMPT, "quality_tolerance": 1}, "gpt-4o-mini"),  # anything goes: the cheapest
+        ({"prompt": "Hello! How is your day going?", "routing": "learned", "quality_tolerance": 0}, None),
+    ],
+)
+async def test_learned_routing_explains_its_prediction(
+    learned_client: httpx.AsyncClient, upstream: FakeUpstream, body: dict[str, Any], model: str | None
+) -> None:
+    decision = (await learned_client.post("/v1/route", json=body)).json()
+    assert decision["strategy"] == "learned"
+    details = decision["details"]
+    assert set(details["predicted_quality"]) == {"gpt-4o", "gpt-4o-mini"}
+    assert details["quality_tolerance"] == body.get("quality_tolerance", 0.05)
+    assert decision["model"] == (model or details["eligible"][0]) and "learned:" in decision["reason"]
+    answer = await learned_client.post("/v1/complete", json=body)
+    assert answer.status_code == 200 and answer.json()["route"]["strategy"] == "learned"
+    assert answer.json()["model"] == decision["model"]
+
+
+async def test_learned_is_a_model_alias_on_chat_completions(learned_client: httpx.AsyncClient) -> None:
+    body = {"model": "learned", "messages": [{"role": "user", "content": CODE_PROMPT}]}
+    response = await learned_client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-route"] == "learned; model=gpt-4o"
+
+
+async def test_bad_quality_tolerance_is_400(learned_client: httpx.AsyncClient) -> None:
+    response = await learned_client.post("/v1/route", json={"prompt": "x", "quality_tolerance": 2})
+    assert response.status_code == 400 and "quality_tolerance" in response.text
+
+
+def test_an_invalid_router_file_stops_startup_with_a_clear_error(upstream: FakeUpstream, tmp_path: Path) -> None:
+    from app.errors import ConfigError
+    from app.gateway import Gateway
+    from app.settings.settings import Settings
+
+    (tmp_path / "broken.npz").write_bytes(b"\x00" * 64)
+    routing = {"learned": {"path": "broken.npz"}}
+    path = write_config(tmp_path, {"models": fake_models(upstream.base_url), "routing": routing})
+    with pytest.raises(ConfigError, match=r"routing\.learned\.path: .*broken\.npz: not a trained router file"):
+        Gateway.build(Settings(config=path))

@@ -140,14 +140,14 @@ def test_baseline_targets_follow_their_counterparts(tmp_path: Path) -> None:
         parse_args(["--targets", "switchyard-typo"])
 
     checkout = baseline.Baseline("main", "abc1234", tmp_path / "baseline-src")
-    targets = build_targets("http://127.0.0.1:9", tmp_path, "0", checkout)
+    targets = build_targets("http://127.0.0.1:9", tmp_path, checkout)
     assert targets["switchyard-baseline"].label == "Switchyard @abc1234"
     for after, before in (("switchyard", "switchyard-baseline"), ("switchyard-chat", "switchyard-baseline-chat")):
         assert targets[before].json_request == targets[after].json_request
         assert targets[before].stream_candidates == targets[after].stream_candidates
     assert targets["switchyard-chat"].json_request.path == "/v1/chat/completions"
     assert b'"model": "gpt-4o-mini"' in targets["switchyard-chat"].json_request.body
-    assert "switchyard-baseline" not in build_targets("http://127.0.0.1:9", tmp_path, "0")
+    assert "switchyard-baseline" not in build_targets("http://127.0.0.1:9", tmp_path)
 
 
 def test_report_before_after_table() -> None:

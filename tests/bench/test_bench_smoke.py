@@ -92,7 +92,7 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         "0.5",
         "--stream-rate",
         "20",
-        "--stream-seconds",
+        "--ttft-seconds",
         "0.5",
         "--soak-requests",
         "200",

@@ -12,6 +12,10 @@ What the fake speaks, in the real format:
   ``usage.output_tokens_details.thinking_tokens``; Anthropic's ``output_tokens`` includes them, so it is the
   plan's output tokens (the answer) plus the thinking tokens.
 - structured outputs (``output_config.format``): the answer is the scripted text, as a plain text block.
+- like Anthropic, the fake checks the signatures of the ``thinking`` blocks (and the data of the
+  ``redacted_thinking`` blocks) a request carries back: one it did not make is a 400
+  (``check_signatures``). ``REDACTED_REASONING`` as ``Reply.reasoning`` answers a ``redacted_thinking``
+  block (data of the fake's own) instead of a ``thinking`` block.
 - a forced tool named ``json_object`` (``tool_choice: {"type": "tool", "name": "json_object"}``, the
   gateway's JSON mode) with a scripted text that is a JSON object and no scripted tool calls: the answer is
   a ``tool_use`` of that tool whose ``input`` is the parsed text (no text block, stop ``tool_use``), as
@@ -72,8 +76,37 @@ def _forced_tool(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+SIGNATURE_MARK = b"fake-thinking-signature:"
+REDACTED_REASONING = "<redacted>"  # as Reply.reasoning: a redacted_thinking block
+
+
+def _ours(value: object) -> bool:
+    """Whether a signature (or redacted data) is one the fake made (base64 of ``SIGNATURE_MARK`` + id)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return base64.b64decode(value, validate=True).startswith(SIGNATURE_MARK)
+    except ValueError:
+        return False
+
+
+def check_signatures(messages: object) -> None:
+    """Anthropic's check of the reasoning a request carries back: ``ValueError`` (a 400) for a ``thinking``
+    block whose signature, or a ``redacted_thinking`` block whose data, the fake did not make."""
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "thinking" and not _ours(block.get("signature")):
+                raise ValueError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+            if kind == "redacted_thinking" and not _ours(block.get("data")):
+                raise ValueError(f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block")
+
+
 def parse(body: Mapping[str, Any]) -> ParsedRequest:
-    """Extract model, stream flag and text (``system`` + messages) from a Messages request."""
+    """Extract model, stream flag and text (``system`` + messages) from a Messages request; a request
+    carrying reasoning the fake did not sign is refused (``check_signatures``)."""
+    check_signatures(body.get("messages"))
     model = _Model(body.get("model", ""))
     model.forced_tool = _forced_tool(body)
     texts = [content_text(body.get("system"))]
@@ -149,7 +182,9 @@ def _text(plan: Plan) -> str:
 
 def _blocks(plan: Plan) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    if plan.reasoning is not None:
+    if plan.reasoning == REDACTED_REASONING:
+        blocks.append({"type": "redacted_thinking", "data": signature(plan)})
+    elif plan.reasoning is not None:
         blocks.append({"type": "thinking", "thinking": plan.reasoning, "signature": signature(plan)})
     calls = _tool_calls(plan)
     if (_text(plan) or not calls) and calls is plan.tool_calls:
@@ -221,7 +256,9 @@ def stream_events(plan: Plan, parsed: ParsedRequest) -> list[StreamEvent]:
     for index, block in enumerate(blocks):
         closing: list[dict[str, Any]] = []
         start: dict[str, Any]
-        if block["type"] == "thinking":
+        if block["type"] == "redacted_thinking":
+            start, deltas = block, []  # whole in its start, as Anthropic streams it
+        elif block["type"] == "thinking":
             start = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [{"type": "thinking_delta", "thinking": piece} for piece in split_chunks(block["thinking"])]
             closing = [{"type": "signature_delta", "signature": block["signature"]}]

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from tests.fakes import anthropic_wire, gemini_wire, openai_wire
+from tests.fakes import anthropic_wire, embeddings_wire, gemini_wire, openai_responses_wire, openai_wire
 from tests.fakes.faults import TRANSPORT_KEY
 from tests.fakes.player import ScriptedResponse
 from tests.fakes.scripts import ParsedRequest, Reply, WireError
@@ -78,9 +78,9 @@ class _TransportH11(H11Protocol):
 class FakeUpstream:
     """Scriptable fake of three LLM vendors' HTTP APIs, served by uvicorn in a background thread.
 
-    Routes: OpenAI ``POST /v1/chat/completions`` and ``GET /v1/models``; Anthropic
-    ``POST /v1/messages``; Gemini ``POST /v1beta/models/{model}:generateContent`` and
-    ``:streamGenerateContent`` (also under ``/v1/models/``).
+    Routes: OpenAI ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``; Anthropic
+    ``POST /v1/messages``; Gemini ``POST /v1beta/models/{model}:generateContent``,
+    ``:streamGenerateContent``, ``:batchEmbedContents`` and ``:embedContent`` (also under ``/v1/models/``).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -99,6 +99,8 @@ class FakeUpstream:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/embeddings", self._openai_embeddings, methods=["POST"]),
+                Route("/v1/responses", self._openai_responses, methods=["POST"]),
                 Route("/v1/models", self._openai_models, methods=["GET"]),
                 Route("/v1/messages", self._anthropic, methods=["POST"]),
                 Route("/v1beta/models/{target}", self._gemini, methods=["POST"]),
@@ -176,11 +178,21 @@ class FakeUpstream:
     async def _openai(self, request: Request) -> Response:
         return await self._serve(request, openai_wire, openai_wire.parse)
 
+    async def _openai_responses(self, request: Request) -> Response:
+        return await self._serve(request, openai_responses_wire, openai_responses_wire.parse)
+
     async def _anthropic(self, request: Request) -> Response:
         return await self._serve(request, anthropic_wire, anthropic_wire.parse)
 
+    async def _openai_embeddings(self, request: Request) -> Response:
+        wire = embeddings_wire.OPENAI
+        return await self._serve(request, wire, wire.parse)  # type: ignore[arg-type]
+
     async def _gemini(self, request: Request) -> Response:
         model, method = gemini_wire.split_target(request.path_params["target"])
+        if method in embeddings_wire.METHODS:
+            wire = embeddings_wire.GEMINI
+            return await self._serve(request, wire, lambda body: wire.parse(body, model, method))  # type: ignore[arg-type]
         if method not in ("generateContent", "streamGenerateContent"):
             wire = gemini_wire.error(404, f"Method {method!r} is not supported by the fake.")
             return JSONResponse(wire.body, status_code=404)
@@ -210,6 +222,8 @@ class FakeUpstream:
                 body = raw.decode(errors="replace")
                 parsed = ParsedRequest(model="", stream=False, last_user_text="", input_text="")
                 error = wire.error(400, f"Could not parse the JSON body of your request: {exc}")
+            if error is None and getattr(parsed, "problem", None):  # what the real service refuses (embeddings)
+                error = wire.error(400, parsed.problem)  # type: ignore[attr-defined]
             key = wire.api_key(headers, query)
             with self._cond:
                 self.requests.append(

@@ -28,6 +28,12 @@ def test_shipped_config_is_valid() -> None:
         ("models:\n  m: {provider: openai, timeout_s: -1}\n", "models.m.timeout_s", "greater than 0"),
         ("models:\n  m: {provider: openai, fallbacks: [ghost]}\n", "<root>", "unknown model 'ghost'"),
         ("models:\n  m: {provider: openai, colour: red}\n", "models.m.colour", "Extra inputs"),
+        (
+            "models:\n  m: {provider: openai}\n  e: {provider: openai, kind: embedding}\n"
+            "orchestration: {judge_model: e}\n",
+            "<root>",
+            "judge_model names 'e', an embedding model",
+        ),
         ("models: [unclosed\n", "line 2", "invalid YAML"),
         ("- just\n- a list\n", "<root>", "mapping"),
     ],

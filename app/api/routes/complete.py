@@ -60,6 +60,7 @@ async def complete(body: CompleteRequest, gateway: GatewayDep, response: Respons
             models=tuple(body.models or ()),
             max_cost=body.max_cost,
             stream=body.stream,
+            quality_tolerance=body.quality_tolerance,
         )
     )
     annotate(route=decision.strategy, stream=body.stream)

@@ -9,9 +9,11 @@ other target gets the canonical translation, and its answer is encoded here in A
 and named in ``x-switchyard-ignored-params``, the others (server tools, MCP servers, Anthropic-only blocks)
 keep the request on Anthropic upstreams or are refused with a 400.
 
-A request that continues a tool-use turn (its last user turn carries ``tool_result``) stays on the model
-that made the calls, then falls back as usual: the ``tool_use`` ids the gateway hands out name the model
-(``app.schemas.anthropic_ids``), so no state is kept and any replica routes it alike.
+A request routed by alias that continues a tool-use turn (its last user turn carries ``tool_result``)
+stays on the model that made the calls, then follows the alias' plan if that model fails: the ``tool_use``
+ids the gateway hands out name the model (``app.schemas.anthropic_ids``; an Anthropic upstream's ids are
+tagged in its answer too when the client routed by alias), so no state is kept and any replica routes it
+alike. A client that names a catalogue model gets that model (and its fallbacks), as always.
 
 Every error, validation failures included, is in Anthropic's shape (``AnthropicRoute``); a failure after a
 stream started is an ``event: error``, never a clean ``message_stop``.
@@ -36,13 +38,13 @@ from app.api.routing_input import keep_passthrough, model_route_input, route_ext
 from app.api.session_events import annotate_stream_end, guarded
 from app.api.sse import EventStream, EventStreamResponse, sse_event
 from app.domain import ChatRequest
-from app.errors import GatewayError
+from app.errors import GatewayError, UpstreamBadRequestError, UpstreamError
 from app.gateway import Gateway
 from app.observability.context import annotate, annotate_outcome
 from app.orchestration.streaming import StreamSession
 from app.providers.transport import Who
 from app.routing.base import RouteDecision, RouteInput
-from app.schemas.anthropic_ids import model_of_tool_id
+from app.schemas.anthropic_ids import model_of_tool_id, tag_event_ids, tag_message_ids
 from app.schemas.anthropic_request import DecodedMessages, decode_messages_request
 from app.schemas.anthropic_response import EventEncoder, message_body, message_id
 from app.schemas.openai_request import parse_json_object
@@ -148,11 +150,14 @@ def plan(decoded: DecodedMessages, gateway: Gateway) -> RouteDecision:
         try:
             pinned = gateway.plan(RouteInput(request=request, mode="specific", model=pinned_model, stream=stream))
         except GatewayError:
-            pinned = None  # it cannot serve this request: the alias' plan alone
+            pinned = None  # it cannot serve this request (or this key may not use it): the alias' plan alone
         if pinned is not None and pinned.model == pinned_model:
             models = tuple(dict.fromkeys(pinned.models + decision.models))
             reason = f"continues the tool-use turn of {pinned_model}; then: {decision.reason}"
-            decision = replace(decision, models=models, reason=reason, skipped=pinned.skipped + decision.skipped)
+            # a race would not keep the model: the continuation tries it first, then the others in turn
+            strategy = pinned.strategy if decision.strategy == "parallel" else decision.strategy
+            skipped = pinned.skipped + decision.skipped
+            decision = replace(decision, strategy=strategy, models=models, reason=reason, skipped=skipped)
     return keep_passthrough(decoded.anthropic_only, request, decision, gateway, ANTHROPIC_UPSTREAM)
 
 
@@ -180,7 +185,9 @@ async def create_message(request: Request, gateway: GatewayDep) -> Response:
         decision.strategy, completion.model, completion.provider, completion.dropped_params, ignored
     )
     if passthrough is not None:
-        return Response(content=passthrough.body, media_type=passthrough.content_type, headers=headers)
+        sent = passthrough.body
+        content = tag_message_ids(sent, completion.model) if aliased(decoded, gateway) else sent
+        return Response(content=content, media_type=passthrough.content_type, headers=headers)
     extra = {
         "provider": completion.provider,
         "cost": completion.cost,
@@ -204,13 +211,20 @@ async def _open(gateway: Gateway, decision: RouteDecision, decoded: DecodedMessa
         () if session.passthrough else decoded.ignored,
     )
     if session.passthrough:
-        return EventStream(passthrough_events(session), headers, anthropic_error_event)
+        events = passthrough_events(session, tag_ids=aliased(decoded, gateway))
+        return EventStream(events, headers, anthropic_error_event)
     return EventStream(message_events(session, estimate_prompt_tokens(decoded.request)), headers, anthropic_error_event)
+
+
+def aliased(decoded: DecodedMessages, gateway: Gateway) -> bool:
+    """Whether the client routes by alias (then a pass-through answer's tool ids are tagged with the model
+    that made them, to keep the loop on it)."""
+    return decoded.model not in gateway.registry
 
 
 async def message_events(session: StreamSession, input_tokens: int) -> AsyncIterator[bytes]:
     """Anthropic's events for a translated stream; an ``event: error`` if it breaks."""
-    encoder = EventEncoder(message_id(), session.model, input_tokens)
+    encoder = EventEncoder(message_id(), session.model, input_tokens, provider=session.provider)
     for name, data in encoder.start():
         yield sse_event(data, name)
     async with aclosing(guarded(session, anthropic_error_event)) as events:
@@ -224,15 +238,16 @@ async def message_events(session: StreamSession, input_tokens: int) -> AsyncIter
                 annotate_stream_end(session)
 
 
-async def passthrough_events(session: StreamSession) -> AsyncIterator[bytes]:
-    """The Anthropic upstream's own events as it sent them; an ``event: error`` if it breaks."""
+async def passthrough_events(session: StreamSession, *, tag_ids: bool = False) -> AsyncIterator[bytes]:
+    """The Anthropic upstream's own events as it sent them (``tag_ids``: but for the ``tool_use`` ids, tagged
+    with the model); an ``event: error`` if it breaks."""
     async with aclosing(guarded(session, anthropic_error_event)) as events:
         async for event in events:
             if isinstance(event, bytes):
                 yield event
                 return
             if event.raw is not None:
-                yield event.raw
+                yield tag_event_ids(event.raw, session.model) if tag_ids else event.raw
             if event.finish_reason is not None:
                 annotate_stream_end(session)
 
@@ -251,7 +266,10 @@ def estimate_input_tokens(decoded: DecodedMessages) -> int:
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request, gateway: GatewayDep) -> Response:
     """Exact from an Anthropic upstream (its own ``count_tokens``), else the gateway's estimate;
-    ``x-switchyard-token-count`` says which (``exact`` or ``estimated``), as does ``switchyard.estimated``."""
+    ``x-switchyard-token-count`` says which (``exact`` or ``estimated``), as does ``switchyard.estimated``.
+    An Anthropic upstream that cannot count (unavailable, a proxy without the endpoint) gets the estimate
+    too, with ``switchyard.exact_failed`` naming the error's type; one that refuses the request (a 400) is
+    that error."""
     decoded = relax(_decode(await request.body(), request, count_only=True), gateway)
     decision = plan(decoded, gateway)
     name = decision.model
@@ -262,9 +280,17 @@ async def count_tokens(request: Request, gateway: GatewayDep) -> Response:
         if hasattr(codec, "encode_count_tokens") and transport is not None:
             target = entry.target
             call = codec.encode_count_tokens(decoded.request, target)  # type: ignore[union-attr]
-            answer = await transport.request(call, Who(target.provider, name), target.timeout_s)
-            count = codec.decode_count_tokens(answer, target)  # type: ignore[union-attr]
-            body = {"input_tokens": count, "switchyard": {**extra, "estimated": False}}
-            return Response(orjson.dumps(body), media_type="application/json", headers={TOKEN_COUNT_HEADER: "exact"})
+            try:
+                answer = await transport.request(call, Who(target.provider, name), target.timeout_s)
+                count = codec.decode_count_tokens(answer, target)  # type: ignore[union-attr]
+            except UpstreamBadRequestError:
+                raise  # the upstream refuses this request: so would /v1/messages
+            except UpstreamError as exc:
+                log.warning("count_tokens of %s failed (%s): the gateway's estimate instead", name, exc.error_type)
+                extra["exact_failed"] = exc.error_type
+            else:
+                body = {"input_tokens": count, "switchyard": {**extra, "estimated": False}}
+                headers = {TOKEN_COUNT_HEADER: "exact"}
+                return Response(orjson.dumps(body), media_type="application/json", headers=headers)
     body = {"input_tokens": estimate_input_tokens(decoded), "switchyard": extra}
     return Response(orjson.dumps(body), media_type="application/json", headers={TOKEN_COUNT_HEADER: "estimated"})

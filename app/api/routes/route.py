@@ -1,5 +1,7 @@
 """``POST /v1/route``: a dry run. Takes a ``/v1/complete`` body and answers the routing decision without
-calling any model (the same 4xx errors as ``/v1/complete``, e.g. 422 ``budget_exceeded``)."""
+calling any model (the same 4xx errors as ``/v1/complete``, e.g. 422 ``budget_exceeded``). The details
+explain semantic task detection (task scores, nearest examples) and learned routing (predicted quality per
+candidate, the tolerance, the eligible models and their estimated cost)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ async def dry_run(body: CompleteRequest, gateway: GatewayDep, response: Response
             task_type=body.task_type,
             models=tuple(body.models or ()),
             max_cost=body.max_cost,
+            quality_tolerance=body.quality_tolerance,
         )
     )
     response.headers["x-switchyard-route"] = f"{decision.strategy}; model={decision.model}"

@@ -377,7 +377,7 @@ def test_stream_without_usage_and_unknown_events() -> None:
         MESSAGE_STOP,
     ]
     chunks, decoder = _feed(events)
-    assert [c.delta for c in chunks] == ["ok"]
+    assert [(c.delta, c.redacted) for c in chunks] == [("ok", None), ("", "EmwKAhgBEgy3")]
     assert decoder.finish() == StreamChunk(finish_reason="length", usage=None)
 
 

@@ -46,6 +46,11 @@ def test_script_prints_and_writes_the_tables(tmp_path: Path) -> None:
         "route-by-length",
         "complexity",
         "cost: 11",
+        "### Semantic task detection",
+        "| semantic, wordllama-l2-256 | MT-Bench | 32 |",
+        "| semantic, use-multilingual-v3 | Arena-Hard v2.0 (non-Latin-script prompts only) |",
+        "### Learned quality-cost router on RouterBench",
+        "| trained without mbpp, scored on mbpp | wordllama-l2-256 |",
     ):
         assert needle in written
     assert "(subset: at most 4 prompts" in written
@@ -67,3 +72,23 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2 and "evaluation data not found" in result.stderr
+
+
+def test_latency_bench_reports_every_model(tmp_path: Path) -> None:
+    out = tmp_path / "latency.md"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "routing_latency.py"), "--runs", "5", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    written = out.read_text()
+    for needle in (
+        "| wordllama-l2-256 | semantic task routing |",
+        "| use-multilingual-v3 | learned routing |",
+        "| wordllama-l2-256 loaded | explicit model (no embedding) |",
+        "| none | complexity routing |",
+    ):
+        assert needle in written

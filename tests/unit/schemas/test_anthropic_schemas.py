@@ -20,6 +20,7 @@ from app.errors import (
     UpstreamServerError,
     UpstreamUnavailableError,
 )
+from app.providers.anthropic_thinking import ForeignSignature, open_signature
 from app.schemas.anthropic_ids import model_of_tool_id, tag_tool_id
 from app.schemas.anthropic_request import decode_messages_request
 from app.schemas.anthropic_response import EventEncoder, message_body
@@ -152,7 +153,10 @@ def test_message_body() -> None:
     )
     body = message_body(completion, ident="msg_1")
     assert [b["type"] for b in body["content"]] == ["thinking", "text", "tool_use"]
-    assert body["content"][0] == {"type": "thinking", "thinking": "why", "signature": ""}
+    thinking = body["content"][0]
+    assert thinking["thinking"] == "why" and open_signature(thinking["signature"]) == ForeignSignature(
+        "openai", None, False
+    )
     assert body["content"][2]["input"] == {"a": 1} and model_of_tool_id(body["content"][2]["id"]) == "gpt-4o"
     assert body["stop_reason"] == "tool_use"
     assert body["usage"] == {
@@ -164,7 +168,7 @@ def test_message_body() -> None:
 
 
 def test_event_sequence() -> None:
-    encoder = EventEncoder("msg_1", "gemini", 5)
+    encoder = EventEncoder("msg_1", "gemini", 5, provider="google")
     chunks = [
         StreamChunk(reasoning="think"),
         StreamChunk(signature="sig"),
@@ -219,3 +223,32 @@ def test_anthropic_error_statuses(error: GatewayError, status: int, kind: str) -
     assert anthropic_status(error) == status
     body = anthropic_error_body(error)
     assert body["type"] == "error" and body["error"] == {"type": kind, "message": "x"}
+
+
+CACHED = {"type": "ephemeral"}
+PIXEL = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "user", "content": [{"type": "image", "source": PIXEL, "cache_control": CACHED}]},
+        {
+            "role": "user",
+            "content": [{"type": "document", "source": {"type": "text", "data": "d"}, "cache_control": CACHED}],
+        },
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}, "cache_control": CACHED}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t", "content": "r", "cache_control": CACHED}],
+        },
+    ],
+)
+def test_a_cache_breakpoint_on_any_block_is_named(message: dict[str, Any]) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}, message]}
+    assert "cache_control" in decode_messages_request(body).ignored
+    plain = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]}
+    assert "cache_control" not in decode_messages_request(plain).ignored
