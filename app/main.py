@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
     app.add_middleware(GovernanceMiddleware)  # keys, limits, budgets (when a master key is set)
     app.state.in_flight = InFlight()  # the lifespan lets the last answers finish at shutdown
     app.add_middleware(RequestGuardMiddleware, in_flight=app.state.in_flight)  # 500s, hang-ups, shutdown
-    app.add_middleware(HostGuardMiddleware, policy=HostPolicy.parse(settings.allowed_hosts))
+    app.add_middleware(HostGuardMiddleware, policy=HostPolicy.parse(settings.allowed_hosts, settings.allowed_origins))
     install_observability(app, settings)  # outermost: sees every answer, the body limit's 413 included
     return app
 

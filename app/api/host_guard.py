@@ -12,6 +12,13 @@ gateway there; the browser still says ``Host: evil.example``. So:
 
 A refused request gets 421 ``misdirected_request`` in the gateway's JSON error shape. A request without a
 ``Host`` header (HTTP/1.0) passes: browsers always send one.
+
+Cross-site requests: a page on another site can make its browser ``POST`` a ``text/plain`` body to the
+gateway without a CORS preflight (the gateway reads any content type as JSON), so a keyless gateway on
+127.0.0.1 could be made to spend its provider keys. A request that changes something (any method but
+``GET``, ``HEAD`` and ``OPTIONS``) is refused with 403 ``cross_site_request`` when the browser says it is
+cross-site (``Sec-Fetch-Site: cross-site``) or its ``Origin`` is neither the request's own ``Host`` nor in
+``SWITCHYARD_ALLOWED_ORIGINS`` (comma-separated origins, ``*`` any). SDKs and servers send no ``Origin``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_NAMES = ("localhost",)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _hostname(value: str) -> str:
@@ -49,13 +57,28 @@ class HostPolicy:
     """``names`` None: the default rule of the module docstring; else the allowed names (``*.`` suffixes)."""
 
     names: frozenset[str] | None = None
+    origins: frozenset[str] = frozenset()  # browser origins allowed besides the request's own host
 
     @classmethod
-    def parse(cls, setting: str | None) -> HostPolicy:
+    def parse(cls, setting: str | None, origins: str | None = None) -> HostPolicy:
+        allowed_origins = frozenset(o.strip().lower().rstrip("/") for o in (origins or "").split(",") if o.strip())
         if setting is None or not setting.strip():
-            return cls(None)
+            return cls(None, allowed_origins)
         names = frozenset(_hostname(n) for n in setting.split(",") if n.strip())
-        return cls(names)
+        return cls(names, allowed_origins)
+
+    def cross_site(self, method: str, host: str | None, origin: str | None, fetch_site: str | None) -> bool:
+        """Whether a browser sent this request from another site (see the module docstring)."""
+        if method in SAFE_METHODS or "*" in self.origins:
+            return False
+        if origin is not None:
+            origin = origin.strip().lower().rstrip("/")
+            if origin in self.origins:
+                return False
+            own = host is not None and origin.partition("://")[2] == host.strip().lower()
+            if not own:
+                return True
+        return fetch_site == "cross-site"
 
     def allows(self, host: str, local_address: str | None) -> bool:
         if self.names is None:
@@ -82,8 +105,25 @@ def _misdirected(host: str) -> bytes:
     return json.dumps({"error": error}).encode()
 
 
+def _cross_site() -> bytes:
+    message = (
+        "cross-site browser requests are refused (Origin is not this gateway's host; see SWITCHYARD_ALLOWED_ORIGINS)"
+    )
+    error = {"message": message, "type": "cross_site_request", "param": None, "code": "cross_site_request"}
+    return json.dumps({"error": error}).encode()
+
+
+CROSS_SITE_BODY = _cross_site()
+
+
+async def _refuse(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class HostGuardMiddleware:
-    """421 for a request whose ``Host`` the ``HostPolicy`` does not allow."""
+    """421 for a request whose ``Host`` the ``HostPolicy`` does not allow; 403 for a cross-site one."""
 
     def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
         self.app = app
@@ -91,14 +131,23 @@ class HostGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = next((v for k, v in scope["headers"] if k == b"host"), None)
+            host = origin = fetch_site = None
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host = value.decode("latin-1")
+                elif key == b"origin":
+                    origin = value.decode("latin-1")
+                elif key == b"sec-fetch-site":
+                    fetch_site = value.decode("latin-1").strip().lower()
             if host is not None:
-                name = _hostname(host.decode("latin-1"))
+                name = _hostname(host)
                 server = scope.get("server")
                 if not self.policy.allows(name, server[0] if server else None):
-                    body = _misdirected(name)
-                    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-                    await send({"type": "http.response.start", "status": 421, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
+                    await _refuse(send, 421, _misdirected(name))
                     return
+            if (origin is not None or fetch_site is not None) and self.policy.cross_site(
+                scope["method"], host, origin, fetch_site
+            ):
+                await _refuse(send, 403, CROSS_SITE_BODY)
+                return
         await self.app(scope, receive, send)

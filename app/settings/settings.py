@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="Comma-separated Host names the gateway answers ('*' any; '*.example.com' subdomains). "
         "Unset: on a loopback address only loopback names (localhost, 127.0.0.1, ::1), elsewhere any.",
     )
+    allowed_origins: str | None = Field(
+        default=None,
+        description="Comma-separated browser origins (https://app.example.com) that may POST to the gateway "
+        "besides its own host ('*' any); other cross-site browser requests are 403.",
+    )
     max_header_count: int = Field(default=100, ge=1, le=10_000, description="Most request header lines (431).")
     max_header_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request head: request line and headers (431)."

@@ -99,3 +99,46 @@ async def test_a_foreign_host_on_loopback_is_421_json() -> None:
 async def test_loopback_names_and_a_missing_host_pass() -> None:
     assert (await _run(b"localhost:8000", ("127.0.0.1", 8000)))[0] == 200
     assert (await _run(None, ("127.0.0.1", 8000)))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "host", "origin", "fetch_site", "allowed_origins", "cross"),
+    [
+        ("POST", "127.0.0.1:8000", "https://evil.example", None, None, True),  # a page elsewhere posting text/plain
+        ("POST", "127.0.0.1:8000", "null", None, None, True),  # a sandboxed frame or a file:// page
+        ("POST", "127.0.0.1:8000", None, "cross-site", None, True),
+        ("DELETE", "localhost:8000", "http://localhost:9000", None, None, True),  # another port is another origin
+        ("POST", "127.0.0.1:8000", "http://127.0.0.1:8000", "same-origin", None, False),  # the gateway's own page
+        ("POST", "LOCALHOST:8000", "http://localhost:8000/", None, None, False),
+        ("POST", "127.0.0.1:8000", None, "same-site", None, False),
+        ("POST", "127.0.0.1:8000", None, "none", None, False),  # typed in by the user
+        ("GET", "127.0.0.1:8000", "https://evil.example", "cross-site", None, False),  # reads need CORS anyway
+        ("POST", "gw:8000", "https://app.example.com", "cross-site", "https://app.example.com", False),
+        ("POST", "gw:8000", "https://other.example.com", None, "https://app.example.com", True),
+        ("POST", "gw:8000", "https://evil.example", "cross-site", "*", False),
+    ],
+)
+def test_cross_site_rule(
+    method: str, host: str, origin: str | None, fetch_site: str | None, allowed_origins: str | None, cross: bool
+) -> None:
+    assert HostPolicy.parse(None, allowed_origins).cross_site(method, host, origin, fetch_site) is cross
+
+
+async def test_a_cross_site_post_is_403_json_and_never_reaches_the_app() -> None:
+    called: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    headers = [(b"host", b"127.0.0.1:8000"), (b"origin", b"https://evil.example"), (b"content-type", b"text/plain")]
+    scope = {"type": "http", "headers": headers, "server": ("127.0.0.1", 8000), "path": "/", "method": "POST"}
+    await HostGuardMiddleware(app, DEFAULT)(scope, receive, send)
+    assert not called and sent[0]["status"] == 403
+    assert json.loads(sent[1]["body"])["error"]["type"] == "cross_site_request"
