@@ -150,9 +150,42 @@ def invalid_request(errors: Sequence[Mapping[str, Any]], prefix: tuple[Any, ...]
 # --- handlers ---------------------------------------------------------------------------------------------
 
 
+def speaks_anthropic(scope: Mapping[str, Any]) -> bool:
+    """Whether the caller speaks Anthropic's protocol: a ``/v1/messages`` path, or any request with an
+    ``anthropic-version`` header (the anthropic SDK listing models, say)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return True
+    return any(name == b"anthropic-version" for name, _ in scope.get("headers", ()))
+
+
+def protocol_error_response(scope: Mapping[str, Any], exc: GatewayError) -> JSONResponse:
+    """``exc`` as a JSON answer in the caller's protocol (Anthropic's shape and statuses, else OpenAI's)."""
+    return anthropic_error_response(exc) if speaks_anthropic(scope) else error_response(exc)
+
+
+def asgi_error(
+    scope: Mapping[str, Any], exc: GatewayError, extra_headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``exc`` in the caller's protocol as the two ASGI messages of a complete answer (for pure-ASGI guards
+    that answer before the app runs)."""
+    if speaks_anthropic(scope):
+        status, body = anthropic_status(exc), orjson.dumps(anthropic_error_body(exc))
+    else:
+        status, body = exc.status_code, orjson.dumps(error_body(exc))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    headers += extra_headers
+    start = {"type": "http.response.start", "status": status, "headers": headers}
+    return start, {"type": "http.response.body", "body": body, "more_body": False}
+
+
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return error_response(exc)
+    return protocol_error_response(request.scope, exc)
 
 
 def not_json_body(content_type: str | None, errors: Sequence[Mapping[str, Any]]) -> InvalidRequestError | None:
@@ -178,7 +211,8 @@ def not_json_body(content_type: str | None, errors: Sequence[Mapping[str, Any]])
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    return error_response(not_json_body(request.headers.get("content-type"), errors) or invalid_request(errors))
+    error = not_json_body(request.headers.get("content-type"), errors) or invalid_request(errors)
+    return protocol_error_response(request.scope, error)
 
 
 HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large"}
@@ -197,12 +231,13 @@ class _HTTPError(GatewayError):
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
-    return error_response(_HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None)))
+    error = _HTTPError(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+    return protocol_error_response(request.scope, error)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-    return error_response(GatewayError("internal error"))
+    return protocol_error_response(request.scope, GatewayError("internal error"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -24,10 +24,9 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.errors import asgi_error
 from app.errors import GatewayError
 from app.observability.context import annotate
 
@@ -44,13 +43,6 @@ class ShuttingDownError(GatewayError):
 
     status_code = 503
     error_type = "shutting_down"
-
-
-def _json_answer(error: GatewayError, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[Message, Message]:
-    body = orjson.dumps(error_body(error))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
-    start = {"type": "http.response.start", "status": error.status_code, "headers": headers}
-    return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
 class InFlight:
@@ -163,12 +155,12 @@ class RequestGuardMiddleware:
             task.uncancel()
             annotate(error_type="shutting_down")
             if not request.started:
-                await self._answer(request, ShuttingDownError("the gateway is shutting down"), close=True)
+                await self._answer(scope, request, ShuttingDownError("the gateway is shutting down"), close=True)
         except Exception as exc:
             log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
             annotate(error_type="internal_error")
             if not request.started:
-                await self._answer(request, GatewayError("internal error"))
+                await self._answer(scope, request, GatewayError("internal error"))
             # else: the answer is cut; returning without completing it makes the server close the connection
         else:
             if request.hung_up and task.cancelling():  # the handler swallowed our cancellation
@@ -177,8 +169,8 @@ class RequestGuardMiddleware:
             request.stop()
 
     @staticmethod
-    async def _answer(request: _Request, error: GatewayError, *, close: bool = False) -> None:
-        start, body = _json_answer(error, ((b"connection", b"close"),) if close else ())
+    async def _answer(scope: Scope, request: _Request, error: GatewayError, *, close: bool = False) -> None:
+        start, body = asgi_error(scope, error, ((b"connection", b"close"),) if close else ())
         try:
             await request.app_send(start)
             await request.app_send(body)

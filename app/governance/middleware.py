@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import anthropic_error_body, anthropic_status, error_body
+from app.api.errors import asgi_error
 from app.errors import GatewayError, PermissionDeniedError, RateLimitExceededError, StateUnavailableError
 from app.governance.context import Principal, bind_holds, bind_principal, unbind_holds, unbind_principal
 from app.governance.service import Governance, Hold, Lease
@@ -54,24 +53,6 @@ def credentials(scope: Scope) -> list[str]:
         elif name == b"x-api-key":
             found.append(value.decode("latin-1").strip())
     return list(dict.fromkeys(k for k in found if k))
-
-
-def speaks_anthropic(scope: Scope, path: str) -> bool:
-    """Whether the caller speaks Anthropic's protocol: ``/v1/messages``, or any call with ``anthropic-version``
-    (the anthropic SDK listing models, say)."""
-    if path == "/v1/messages" or path.startswith("/v1/messages/"):
-        return True
-    return any(name == b"anthropic-version" for name, _ in scope.get("headers", ()))
-
-
-def _answer(anthropic: bool, exc: GatewayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    if anthropic:
-        status, body = anthropic_status(exc), orjson.dumps(anthropic_error_body(exc))
-    else:
-        status, body = exc.status_code, orjson.dumps(error_body(exc))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-    return status, body, headers
 
 
 class GovernanceMiddleware:
@@ -154,6 +135,6 @@ class GovernanceMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, scope: Scope, exc: GatewayError) -> None:
-        status, body, headers = _answer(speaks_anthropic(scope, route_path(scope)), exc)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        start, body = asgi_error(scope, exc)
+        await send(start)
+        await send(body)

@@ -170,10 +170,13 @@ def test_a_head_sent_a_byte_at_a_time_gets_408(conn: Connection) -> None:
     assert time.monotonic() - began < 5
 
 
-def test_a_body_too_large_is_413_and_the_rest_is_not_read(conn: Connection) -> None:
-    head = "POST /v1/complete HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+@pytest.mark.parametrize(
+    ("path", "error_type"), [("/v1/complete", "payload_too_large"), ("/v1/messages", "request_too_large")]
+)
+def test_a_body_too_large_is_413_and_the_rest_is_not_read(conn: Connection, path: str, error_type: str) -> None:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     conn.send(f"{head}Content-Length: {64 * 1024 * 1024}\r\n\r\n".encode())  # the body never follows
-    _rejected(conn, 413, "payload_too_large")
+    _rejected(conn, 413, error_type)  # in the caller's protocol: Anthropic's shape on /v1/messages
 
 
 def test_a_body_sent_a_byte_at_a_time_gets_408(conn: Connection) -> None:
