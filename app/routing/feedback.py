@@ -25,6 +25,7 @@ from app.state.sqlite import SqliteStore
 log = logging.getLogger("switchyard.routing")
 DECISIONS = "routing-decision"
 FEEDBACK = "routing-feedback"
+MISS_RETRIES, MISS_RETRY_S = 2, 0.05
 _DETAIL_KEYS = ("task", "level", "predicted_quality", "quality_tolerance", "rule", "detector")
 
 
@@ -72,6 +73,11 @@ class FeedbackLog:
         await self.drain()  # a decision written a moment ago by this process is there
         store = await self._store()
         raw = await store.kv_get(DECISIONS, request_id)
+        for _ in range(MISS_RETRIES):  # another worker may still be writing a decision it answered a moment ago
+            if raw is not None:
+                break
+            await asyncio.sleep(MISS_RETRY_S)
+            raw = await store.kv_get(DECISIONS, request_id)
         if raw is None:
             return None
         row = {**json.loads(raw), "request_id": request_id, "score": score, "at": round(time.time(), 3)}

@@ -88,3 +88,33 @@ async def test_train_from_feedback_with_kept_prompts(
     rows = [json.loads(line) for line in export.read_text().splitlines()]
     assert len(rows) == 6 and rows[0]["prompt"] == "Write a poem about rain #0" and rows[0]["model"] == "gpt-4o"
     assert set(LearnedRouter.load(out).models) == {"gpt-4o", "gpt-4o-mini"}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_decisions_and_feedback_are_shared_through_either_store(
+    upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str], kind: str
+) -> None:
+    """Two gateways (two workers or replicas) on one store: feedback sent to the other one finds the
+    decision, and the export lists it once."""
+    from app.routing.feedback import export_rows
+    from tests.governance.support import REDIS, RedisServer
+
+    if kind == "redis" and REDIS is None:
+        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    server = RedisServer().start() if kind == "redis" else None
+    try:
+        store_settings: dict[str, Any] = {"state_path": tmp_path / "state.db"}
+        if server is not None:
+            store_settings["redis_url"] = server.url
+        path = config(upstream, tmp_path)
+        async with app_client(path, **store_settings) as first, app_client(path, **store_settings) as second:
+            request_id = await complete(first, {"prompt": "Summarize this paragraph for me", "routing": "task"})
+            await first._transport.app.state.gateway.feedback_log.drain()  # type: ignore[attr-defined]
+            response = await second.post("/v1/feedback", json={"request_id": request_id, "score": 0.5})
+            assert response.status_code == 200, response.text
+            gateway = second._transport.app.state.gateway  # type: ignore[attr-defined]
+            rows = await export_rows(await gateway.state_store())
+        assert [(r["request_id"], r["score"], r["strategy"]) for r in rows] == [(request_id, 0.5, "task")]
+    finally:
+        if server is not None:
+            server.stop()
