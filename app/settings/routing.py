@@ -209,7 +209,9 @@ class LearnedConfig(_Strict):
 class FeedbackConfig(_Strict):
     """``POST /v1/feedback``: scores recorded against each request's routing decision (shared state store)."""
 
-    enabled: bool = Field(default=False, description="Record every answered request's decision (one store write).")
+    enabled: bool = Field(
+        default=True, description="Record every answered request's decision (one background store write)."
+    )
     keep_prompts: bool = Field(default=False, description="Store the prompt with the decision (for training).")
     ttl_s: float = Field(default=30 * 86400, gt=0, description="How long decisions and feedback are kept.")
 

@@ -58,15 +58,22 @@ async def test_unknown_request_and_bad_scores_are_4xx(
             assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error", body
 
 
-async def test_feedback_is_off_by_default(
+async def test_feedback_is_on_by_default_and_can_be_switched_off(
     upstream: FakeUpstream, tmp_path: Path, provider_keys: dict[str, str]
 ) -> None:
     path = write_config(tmp_path, {"models": fake_models(upstream.base_url)})
     async with app_client(path, state_path=tmp_path / "state.db") as client:
         request_id = await complete(client, {"prompt": "hello"})
         response = await client.post("/v1/feedback", json={"request_id": request_id, "score": 1})
+    assert response.status_code == 200 and response.json()["recorded"] is True
+    off = write_config(
+        tmp_path, {"models": fake_models(upstream.base_url), "routing": {"feedback": {"enabled": False}}}
+    )
+    async with app_client(off, state_path=tmp_path / "off.db") as client:
+        request_id = await complete(client, {"prompt": "hello"})
+        response = await client.post("/v1/feedback", json={"request_id": request_id, "score": 1})
     assert response.status_code == 404 and response.json()["error"]["type"] == "feedback_disabled"
-    assert not (tmp_path / "state.db").exists()  # nothing was written for it
+    assert not (tmp_path / "off.db").exists()  # nothing was written for it
 
 
 async def test_train_from_feedback_with_kept_prompts(
