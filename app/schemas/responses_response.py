@@ -58,14 +58,16 @@ def reasoning_item(part: ReasoningPart, ident: str, *, encrypted: bool, done: bo
     return item
 
 
-def message_item(ident: str, text: str, refusal: str | None, *, done: bool = True) -> dict[str, Any]:
+def message_item(ident: str, text: str, refusal: str | None, *, done: bool = True, cut: bool = False) -> dict[str, Any]:
+    """An assistant ``message`` item (``cut``: the answer stopped at its token limit or a filter, so the
+    item is ``incomplete``, as OpenAI marks it)."""
     content: list[dict[str, Any]] = []
     if done:
         if refusal:
             content.append({"type": "refusal", "refusal": refusal})
         else:
             content.append(text_part(text))
-    status = "completed" if done else "in_progress"
+    status = ("incomplete" if cut else "completed") if done else "in_progress"
     return {"id": ident, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
@@ -94,7 +96,8 @@ def output_items(
     """The output items of a translated answer."""
     items = [reasoning_item(p, new_id("rs"), encrypted=encrypted) for p in completion.reasoning]
     if completion.content or completion.refusal or not completion.tool_calls:
-        items.append(message_item(new_id("msg"), completion.content, completion.refusal))
+        cut = status_of(completion.finish_reason)[0] == "incomplete"
+        items.append(message_item(new_id("msg"), completion.content, completion.refusal, cut=cut))
     spaces = namespaces or {}
     items += [call_item(c, new_id("fc"), namespace=spaces.get(c.name)) for c in completion.tool_calls]
     return items

@@ -59,6 +59,7 @@ class ResponseEventEncoder:
         self.output: list[dict[str, Any]] = []
         self.usage: Usage | None = None
         self.status = "in_progress"
+        self._cut = False  # the answer stopped at its token limit or a filter: its message is incomplete
         self._open: _Item | None = None
         self._calls: dict[int, _Item] = {}
 
@@ -120,9 +121,11 @@ class ResponseEventEncoder:
         for delta in chunk.tool_calls:
             events += self._tool(delta)
         if chunk.finish_reason is not None:
+            status, incomplete = status_of(chunk.finish_reason)
+            self._cut = status == "incomplete"
             events += self._close()
             self.usage = chunk.usage
-            self.status, incomplete = status_of(chunk.finish_reason)
+            self.status = status
             kind = "response.completed" if self.status == "completed" else "response.incomplete"
             events.append(self._event(kind, response=self.snapshot(self.status, incomplete=incomplete)))
         return events
@@ -223,7 +226,7 @@ class ResponseEventEncoder:
                 ev("response.reasoning_summary_part.done", summary_index=0, part={"type": "summary_text", "text": text})
         elif item.kind == "message":
             refusal = "".join(item.refusal)
-            full = message_item(item.ident, text, None)
+            full = message_item(item.ident, text, None, cut=self._cut)
             full["content"] = []
             if item.text:
                 ev("response.output_text.done", content_index=0, text=text, logprobs=[])

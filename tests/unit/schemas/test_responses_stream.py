@@ -67,6 +67,8 @@ def test_completion_response(fields: dict[str, Any], types: list[str], status: s
     assert body["object"] == "response" and body["usage"]["total_tokens"] == 15
     if status == "incomplete":
         assert body["incomplete_details"] == {"reason": "max_output_tokens"}
+    message = next(i for i in body["output"] if i["type"] in ("message", "function_call"))
+    assert message["status"] == status  # a message cut at its token limit is incomplete too
     if fields.get("refusal"):
         assert body["output"][0]["content"] == [{"type": "refusal", "refusal": "no"}]
 
@@ -88,6 +90,15 @@ def run(encoder: ResponseEventEncoder, chunks: list[StreamChunk]) -> list[dict[s
     for name, data in events:
         assert name == data["type"]
     return [data for _, data in events]
+
+
+def test_a_stream_cut_at_its_token_limit_has_an_incomplete_message() -> None:
+    encoder = ResponseEventEncoder(decoded(), "resp_1", "m", "anthropic")
+    events = run(encoder, [StreamChunk(delta="Hel"), StreamChunk(finish_reason="length", usage=USAGE)])
+    done = next(e for e in events if e["type"] == "response.output_item.done")
+    assert done["item"]["status"] == "incomplete"
+    last = events[-1]
+    assert last["type"] == "response.incomplete" and last["response"]["output"][0]["status"] == "incomplete"
 
 
 def test_stream_sequence() -> None:
