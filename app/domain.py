@@ -137,6 +137,7 @@ class SourceBody:
     protocol: str  # "openai.chat", later "anthropic.messages", "openai.responses"
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)  # protocol headers worth forwarding (betas)
+    raw: bytes | None = None  # the bytes ``body`` was parsed from (kept where unchanged: providers/json_splice.py)
 
 
 # Options that never change the meaning of an answer: forwarded where the target honours them, else dropped

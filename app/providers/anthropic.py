@@ -34,6 +34,7 @@ from app.providers.anthropic_stream import (
 from app.providers.anthropic_thinking import strip_foreign_thinking
 from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget, normalize_finish_reason
 from app.providers.errors import from_status, malformed
+from app.providers.json_splice import splice
 
 ANTHROPIC_VERSION = "2023-06-01"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
@@ -173,9 +174,10 @@ class AnthropicCodec:
             body = {**client_body(source.body), "model": target.upstream_model}
             if stream:
                 body["stream"] = True
-            else:
-                body.pop("stream", None)
-            return HttpCall(self.path, orjson.dumps(body), stream=stream, headers=dict(source.headers))
+            elif body.get("stream"):
+                body.pop("stream")
+            encoded = splice(source.raw, source.body, body)
+            return HttpCall(self.path, encoded, stream=stream, headers=dict(source.headers))
         return HttpCall(self.path, orjson.dumps(to_anthropic_body(request, target, stream=stream)), stream=stream)
 
     def encode_count_tokens(self, request: ChatRequest, target: ModelTarget) -> HttpCall:

@@ -30,6 +30,7 @@ from app.domain import (
 from app.errors import InvalidRequestError, UpstreamError
 from app.providers import openai_responses
 from app.providers.base import Capabilities, Decoded, HttpAnswer, HttpCall, ModelTarget
+from app.providers.json_splice import splice
 from app.providers.openai_decode import (
     PROTOCOL,
     OpenAIStreamDecoder,
@@ -207,13 +208,14 @@ class OpenAICodec:
 
     def encode(self, request: ChatRequest, target: ModelTarget, *, stream: bool) -> HttpCall:
         if request.source is not None and self._is_responses(request):
-            body = openai_responses.passthrough_body(request.source.body, target.upstream_model, stream=stream)
-            return HttpCall(path=openai_responses.PATH, body=orjson.dumps(body), stream=stream)
+            source = request.source
+            body = openai_responses.passthrough_body(source.body, target.upstream_model, stream=stream)
+            return HttpCall(path=openai_responses.PATH, body=splice(source.raw, source.body, body), stream=stream)
         if request.source is not None and self._is_passthrough(request):
-            body = self.passthrough_body(request.source.body, target, stream=stream)
-        else:
-            body = self.request_body(request, target, stream=stream)
-        return HttpCall(path=PATH, body=orjson.dumps(body), stream=stream)
+            source = request.source
+            body = self.passthrough_body(source.body, target, stream=stream)
+            return HttpCall(path=PATH, body=splice(source.raw, source.body, body), stream=stream)
+        return HttpCall(path=PATH, body=orjson.dumps(self.request_body(request, target, stream=stream)), stream=stream)
 
     def passthrough_body(self, source: dict[str, Any], target: ModelTarget, *, stream: bool) -> dict[str, Any]:
         """The client's body with only the gateway-owned fields replaced; everything else, droppable

@@ -110,7 +110,11 @@ def protocol_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def decode_messages_request(
-    data: dict[str, Any], headers: Mapping[str, str] | None = None, *, count_only: bool = False
+    data: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
+    *,
+    count_only: bool = False,
+    raw: bytes | None = None,
 ) -> DecodedMessages:
     """The canonical request of a Messages body; a 400 ``InvalidRequestError`` names the field of anything
     invalid. ``count_only``: a ``count_tokens`` body (no ``max_tokens``)."""
@@ -139,7 +143,7 @@ def decode_messages_request(
         response_format=_response_format(body),
         reasoning=_reasoning(body),
         user=body.metadata.user_id if body.metadata else None,
-        source=SourceBody(PROTOCOL, data, forwarded),
+        source=SourceBody(PROTOCOL, data, forwarded, raw),
     )
     ignored = _header_safe(body.model_extra or {}) + [n for n in IGNORED_KNOWN if getattr(body, n) is not None]
     if found.cache_control or system_cached(body.tools or []):

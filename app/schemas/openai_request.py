@@ -175,8 +175,8 @@ def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
     return str(exc)
 
 
-def decode_chat(data: dict[str, Any]) -> DecodedChat:
-    """The canonical request of an OpenAI chat body (the dict parsed from the client's bytes); a 400
+def decode_chat(data: dict[str, Any], raw: bytes | None = None) -> DecodedChat:
+    """The canonical request of an OpenAI chat body (the dict parsed from the client's bytes ``raw``); a 400
     ``InvalidRequestError`` names the field of anything invalid or refused."""
     try:
         body = ChatCompletionRequest.model_validate(data)
@@ -214,7 +214,7 @@ def decode_chat(data: dict[str, Any]) -> DecodedChat:
         service_tier=body.service_tier,
         user=body.user,
         metadata=_metadata(body.metadata),
-        source=SourceBody(PROTOCOL, data),
+        source=SourceBody(PROTOCOL, data, raw=raw),
     )
     ignored = [*_header_safe(body.model_extra or {})] + [n for n in IGNORED_KNOWN if getattr(body, n) is not None]
     passthrough_only = tuple(name for name in PASSTHROUGH_ONLY if getattr(body, name) is not None)

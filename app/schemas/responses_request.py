@@ -146,7 +146,7 @@ def input_items(value: str | list[Any] | None) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
-def decode_responses(data: dict[str, Any]) -> DecodedResponses:
+def decode_responses(data: dict[str, Any], raw: bytes | None = None) -> DecodedResponses:
     """The canonical request of a Responses body; a 400 ``InvalidRequestError`` names the field of anything
     invalid."""
     try:
@@ -183,7 +183,7 @@ def decode_responses(data: dict[str, Any]) -> DecodedResponses:
         safety_identifier=body.safety_identifier,
         service_tier=body.service_tier,
         user=body.user,
-        source=SourceBody(PROTOCOL, data),
+        source=SourceBody(PROTOCOL, data, raw=raw),
     )
     _metadata(body.metadata)
     ignored = [*_header_safe(body.model_extra or {})] + [n for n in IGNORED_KNOWN if getattr(body, n) is not None]

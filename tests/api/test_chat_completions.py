@@ -342,3 +342,23 @@ def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
         lines = dict(line.split(": ", 1) for line in block.split("\n"))
         out.append((lines["event"], json.loads(lines["data"])))
     return out
+
+
+async def test_passthrough_keeps_the_clients_bytes(raw: httpx.AsyncClient, upstream: FakeUpstream) -> None:
+    """To an OpenAI-protocol upstream the body goes as the client wrote it (spacing, key order, number
+    spelling, escapes, unknown fields), but for ``model``; a stream also gets ``stream_options`` it needs."""
+    upstream.script(upstream_id("gpt-4o"), Reply(text="ok"), Reply(text="ok"))
+    body = (
+        b'{"messages":[{"role":"user","content":"caf\\u00e9  \\ud83d\\ude00"}],  "model" : "gpt-4o",'
+        b' "temperature": 5E-1, "x_vendor": {"model": "keep"}, "seed": 12345678901}'
+    )
+    answer = await raw.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    sent = upstream.requests[-1].raw
+    assert sent == body.replace(b'"model" : "gpt-4o"', b'"model" : "' + upstream_id("gpt-4o").encode() + b'"')
+    streamed = body[:-1] + b', "stream": true}'
+    answer = await raw.post("/v1/chat/completions", content=streamed, headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+    sent = upstream.requests[-1].raw
+    assert sent.startswith(body[:-1].replace(b'"gpt-4o"', b'"' + upstream_id("gpt-4o").encode() + b'"'))
+    assert json.loads(sent)["stream_options"] == {"include_usage": True}

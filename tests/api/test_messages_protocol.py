@@ -184,6 +184,18 @@ async def test_passthrough_replaces_only_the_model(renamed: Path, upstream: Fake
     assert '"model":"claude-sonnet-4-5"' in streamed.text  # the upstream's events, byte for byte
 
 
+async def test_passthrough_keeps_the_clients_bytes(renamed: Path, upstream: FakeUpstream) -> None:
+    """Whitespace, key order, number spelling and escapes arrive upstream as the client wrote them."""
+    raw = (
+        b'{ "messages" : [ {"role": "user", "content": "caf\\u00e9 \xc3\xa9 1e2"} ],\n'
+        b'  "model": "claude-code", "max_tokens": 64, "temperature": 1.0E0, "x_new": {"model": "not me"} }'
+    )
+    async with app_client(renamed) as client:
+        answer = await client.post("/v1/messages", content=raw, headers={"content-type": "application/json"})
+        assert answer.status_code == 200, answer.text
+    assert upstream.requests[-1].raw == raw.replace(b'"model": "claude-code"', b'"model": "claude-sonnet-4-5"')
+
+
 # --- count_tokens ------------------------------------------------------------------------------------------------
 
 

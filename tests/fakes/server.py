@@ -47,6 +47,7 @@ class RecordedRequest:
     model: str
     stream: bool
     api_key: str | None
+    raw: bytes = b""  # the body's bytes as received
 
 
 class _QuietCuts(logging.Filter):
@@ -236,6 +237,7 @@ class FakeUpstream:
                         model=parsed.model,
                         stream=parsed.stream,
                         api_key=key,
+                        raw=raw,
                     )
                 )
                 valid_keys = self.valid_keys

@@ -54,7 +54,8 @@ def require_passthrough(chat: DecodedChat, decision: RouteDecision, gateway: Gat
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
-    chat = decode_chat(parse_json_object(await request.body()))
+    raw = await request.body()
+    chat = decode_chat(parse_json_object(raw), raw)
     decision = gateway.plan(route_input(chat, gateway))
     decision = require_passthrough(chat, decision, gateway)
     annotate(route=decision.strategy, stream=chat.stream)

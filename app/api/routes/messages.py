@@ -163,7 +163,7 @@ def plan(decoded: DecodedMessages, gateway: Gateway) -> RouteDecision:
 
 def _decode(raw: bytes, request: Request, *, count_only: bool = False) -> DecodedMessages:
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return decode_messages_request(parse_json_object(raw), headers, count_only=count_only)
+    return decode_messages_request(parse_json_object(raw), headers, count_only=count_only, raw=raw)
 
 
 # --- POST /v1/messages ------------------------------------------------------------------------------------

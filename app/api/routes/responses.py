@@ -146,7 +146,8 @@ def sse_data(raw: bytes) -> dict[str, Any] | None:
 @router.post("/v1/responses")
 async def create_response(request: Request, gateway: GatewayDep) -> Response:
     store = response_store(gateway)
-    decoded, history = await continued(decode_responses(parse_json_object(await request.body())), store)
+    raw = await request.body()
+    decoded, history = await continued(decode_responses(parse_json_object(raw), raw), store)
     inp = model_route_input(decoded.model, decoded.request, gateway, stream=decoded.stream)
     decision = keep_openai(decoded, gateway.plan(inp), gateway)
     annotate(route=decision.strategy, stream=decoded.stream)
