@@ -8,9 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from app.domain import ChatRequest
+from app.domain import ChatRequest, Completion
 from app.errors import InvalidRequestError, ModelNotFoundError
 from app.gateway import Gateway
+from app.orchestration.result import Outcome
 from app.routing.base import RouteDecision, RouteInput, Skipped
 
 # The one table of routing aliases usable as ``model`` (a catalogue model of the same name wins).
@@ -91,4 +92,25 @@ def route_extra(decision: RouteDecision) -> dict[str, Any]:
         "reason": decision.reason,
         "candidates": list(decision.models),
         "skipped": [{"model": s.model, "reason": s.reason} for s in decision.skipped],
+    }
+
+
+def answer_headers(decision: RouteDecision, completion: Completion, ignored: Iterable[str]) -> dict[str, str]:
+    """The ``switchyard_headers`` of a non-streamed answer; ``ignored`` (fields a translation ignores) only
+    when the answer was translated, not passed through."""
+    shown = ignored if completion.passthrough is None else ()
+    c = completion
+    return switchyard_headers(decision.strategy, c.model, c.provider, c.dropped_params, shown)
+
+
+def answer_extra(decision: RouteDecision, outcome: Outcome) -> dict[str, Any]:
+    """The ``switchyard`` object of a translated answer: provider, cost, latency, plan, failures, usage notes."""
+    completion = outcome.completion
+    return {
+        "provider": completion.provider,
+        "cost": completion.cost,
+        "latency_ms": round(completion.latency_ms, 3),
+        "route": route_extra(decision),
+        "failures": [f.to_dict() for f in outcome.failures],
+        "usage": {"cache_write_tokens": completion.usage.cache_write_tokens, "estimated": completion.usage.estimated},
     }

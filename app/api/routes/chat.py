@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.deps import GatewayDep
 from app.api.errors import openai_error_event
-from app.api.routing_input import keep_passthrough, model_route_input, route_extra, switchyard_headers
+from app.api.routing_input import answer_extra, answer_headers, keep_passthrough, model_route_input, switchyard_headers
 from app.api.session_events import annotate_stream_end, guarded
 from app.api.sse import EventStream, EventStreamResponse, sse_event
 from app.gateway import Gateway
@@ -64,21 +64,10 @@ async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
     outcome = await gateway.run(decision, chat.request)
     annotate_outcome(outcome, chat.request)
     completion = outcome.completion
-    passthrough = completion.passthrough
-    ignored = chat.ignored if passthrough is None else ()
-    headers = switchyard_headers(
-        decision.strategy, completion.model, completion.provider, completion.dropped_params, ignored
-    )
-    if passthrough is not None:
+    headers = answer_headers(decision, completion, chat.ignored)
+    if (passthrough := completion.passthrough) is not None:
         return Response(content=passthrough.body, media_type=passthrough.content_type, headers=headers)
-    extra = {
-        "provider": completion.provider,
-        "cost": completion.cost,
-        "latency_ms": round(completion.latency_ms, 3),
-        "route": route_extra(decision),
-        "failures": [f.to_dict() for f in outcome.failures],
-        "usage": {"cache_write_tokens": completion.usage.cache_write_tokens, "estimated": completion.usage.estimated},
-    }
+    extra = answer_extra(decision, outcome)
     body = completion_body(completion, ident=completion_id(), created=int(time.time()), extra=extra)
     return Response(content=orjson.dumps(body), media_type="application/json", headers=headers)
 

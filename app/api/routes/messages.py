@@ -34,7 +34,7 @@ from starlette.types import Send
 
 from app.api.deps import GatewayDep
 from app.api.errors import anthropic_error_body, anthropic_error_event, anthropic_status, as_gateway_error
-from app.api.routing_input import keep_passthrough, model_route_input, route_extra, switchyard_headers
+from app.api.routing_input import answer_extra, answer_headers, keep_passthrough, model_route_input, switchyard_headers
 from app.api.session_events import annotate_stream_end, guarded
 from app.api.sse import EventStream, EventStreamResponse, sse_event
 from app.domain import ChatRequest
@@ -179,24 +179,12 @@ async def create_message(request: Request, gateway: GatewayDep) -> Response:
     outcome = await gateway.run(decision, decoded.request)
     annotate_outcome(outcome, decoded.request)
     completion = outcome.completion
-    passthrough = completion.passthrough
-    ignored = decoded.ignored if passthrough is None else ()
-    headers = switchyard_headers(
-        decision.strategy, completion.model, completion.provider, completion.dropped_params, ignored
-    )
-    if passthrough is not None:
+    headers = answer_headers(decision, completion, decoded.ignored)
+    if (passthrough := completion.passthrough) is not None:
         sent = passthrough.body
         content = tag_message_ids(sent, completion.model) if aliased(decoded, gateway) else sent
         return Response(content=content, media_type=passthrough.content_type, headers=headers)
-    extra = {
-        "provider": completion.provider,
-        "cost": completion.cost,
-        "latency_ms": round(completion.latency_ms, 3),
-        "route": route_extra(decision),
-        "failures": [f.to_dict() for f in outcome.failures],
-        "usage": {"estimated": completion.usage.estimated},
-    }
-    body = message_body(completion, ident=message_id(), extra=extra)
+    body = message_body(completion, ident=message_id(), extra=answer_extra(decision, outcome))
     return Response(content=orjson.dumps(body), media_type="application/json", headers=headers)
 
 

@@ -30,7 +30,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import GatewayDep
-from app.api.routing_input import model_route_input, route_extra, switchyard_headers
+from app.api.routing_input import answer_extra, answer_headers, model_route_input, switchyard_headers
 from app.api.session_events import annotate_stream_end, guarded
 from app.api.sse import EventStream, EventStreamResponse, sse_event
 from app.domain import Completion
@@ -156,12 +156,8 @@ async def create_response(request: Request, gateway: GatewayDep) -> Response:
     outcome = await gateway.run(decision, decoded.request)
     annotate_outcome(outcome, decoded.request)
     completion = outcome.completion
-    passthrough = completion.passthrough
-    ignored = decoded.ignored if passthrough is None else ()
-    headers = switchyard_headers(
-        decision.strategy, completion.model, completion.provider, completion.dropped_params, ignored
-    )
-    if passthrough is not None:
+    headers = answer_headers(decision, completion, decoded.ignored)
+    if (passthrough := completion.passthrough) is not None:
         data = sse_data(b"data: " + passthrough.body) or {}
         await save(store, decoded, history, data, list(data.get("output") or ()))
         return Response(content=passthrough.body, media_type=passthrough.content_type, headers=headers)
@@ -177,14 +173,7 @@ def translated(
     output = output_items(completion, encrypted=True, namespaces=decoded.namespaces)
     public = output if decoded.encrypted_reasoning else [_public(i) for i in output]
     status, incomplete = status_of(completion.finish_reason)
-    extra = {
-        "provider": completion.provider,
-        "cost": completion.cost,
-        "latency_ms": round(completion.latency_ms, 3),
-        "route": route_extra(decision),
-        "failures": [f.to_dict() for f in outcome.failures],
-        "usage": {"cache_write_tokens": completion.usage.cache_write_tokens, "estimated": completion.usage.estimated},
-    }
+    extra = answer_extra(decision, outcome)
     body = response_body(
         decoded,
         ident=new_id("resp"),
