@@ -43,6 +43,7 @@ def model_dict(gateway: Gateway, entry: ModelEntry) -> dict[str, Any]:
         "price_known": price.known,
         "price_source": price.source,
         "tier": target.config.tier,
+        "kind": target.config.kind,  # "chat", or "embedding" (served by /v1/embeddings)
         "available": entry.available and not breakers.is_open(target.name),
         "unavailable_reason": entry.unavailable_reason or breakers.unavailable_reason(target.name),
         "circuit": breakers.snapshot(target.name),
