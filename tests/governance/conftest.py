@@ -33,7 +33,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     made: StateStore
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
-        made = RedisStore(server.url, window_s=WINDOW_S)
+        # a generous timeout: these tests check atomicity, not latency (a loaded CI machine is slow to connect
+        # the 40 connections of the concurrency test)
+        made = RedisStore(server.url, timeout_s=5.0, window_s=WINDOW_S)
     else:
         made = SqliteStore(tmp_path / "state.db", window_s=WINDOW_S)
     await made.start()
