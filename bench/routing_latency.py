@@ -2,7 +2,9 @@
 
     python bench/routing_latency.py [--runs 400] [--out bench/results/routing_latency.md]
 
-For each model: semantic task routing (``routing: task`` without ``task_type``) and learned routing
+For each model: semantic task routing (``routing: task`` without ``task_type``; once on prompts where a task
+keyword fires, so the keywords decide without the embedding, once on prompts where none fires, so the
+examples decide) and learned routing
 (``routing: learned``, a router trained on synthetic rows for the timing only) on 500-token prompts, each
 decision a fresh request (its embedding computed once, inside the timing); then explicit-model requests and
 complexity routing, which compute no embedding. The process is pinned to one CPU and BLAS to one thread;
@@ -28,7 +30,9 @@ from app.domain import ChatRequest, Message  # noqa: E402
 from app.routing.base import ModelInfo, RouteInput  # noqa: E402
 from app.routing.context import RoutingModels, load_routing_models  # noqa: E402
 from app.routing.embedding import DEFAULT_MODEL, MULTILINGUAL_MODEL, installed, load_embedder  # noqa: E402
+from app.routing.features import Features  # noqa: E402
 from app.routing.router import route  # noqa: E402
+from app.routing.task import detect_task  # noqa: E402
 from app.routing.training import Sample, train  # noqa: E402
 from app.settings.routing import RoutingConfig  # noqa: E402
 from app.tokens import estimate_tokens  # noqa: E402
@@ -38,18 +42,24 @@ TEXT = (
     "under load and how the database indexes interact with the queue consumers when traffic spikes"
 )
 WORDS = TEXT.split(" ")
+# no task keyword fires in these words: task routing consults the examples (the embedding's full cost)
+QUIET = (
+    "the old harbour town wakes slowly while fishing boats drift past grey stone walls and gulls circle "
+    "above quiet streets where bakers open their doors to the first cold light of morning"
+)
+SILENT = QUIET.split(" ")
 CATALOGUE = {
     "big": ModelInfo("big", "openai", 4, 0.0025, 0.01),
     "small": ModelInfo("small", "openai", 2, 0.00015, 0.0006),
 }
 
 
-def prompt(i: int, tokens: int = 500) -> str:
+def prompt(i: int, tokens: int = 500, vocabulary: list[str] = WORDS) -> str:
     """A distinct prompt of about ``tokens`` estimated tokens."""
     words: list[str] = []
     k = i
     while estimate_tokens(" ".join(words)) < tokens:
-        words.append(WORDS[k % len(WORDS)])
+        words.append(vocabulary[k % len(vocabulary)])
         k = k * 7 + 3
     return " ".join(words)
 
@@ -75,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     prompts = [prompt(i) for i in range(64)]
     requests = [ChatRequest(messages=(Message("user", p),)) for p in prompts]
+    silent = [ChatRequest(messages=(Message("user", prompt(i, vocabulary=SILENT)),)) for i in range(64)]
+    firing = [r for r, p in zip(requests, prompts, strict=True) if detect_task(Features.of_text(p)).scores]
     lines = [
         "## Routing decision cost (CPU per decision, one core)",
         "",
@@ -87,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     config = RoutingConfig()
     plain = load_routing_models(RoutingConfig(embedding={"model": "none"}))  # type: ignore[arg-type]
 
-    def decide(mode: str, models: RoutingModels, **fields: object) -> Callable[[int], object]:
+    def decide(
+        mode: str, models: RoutingModels, pool: list[ChatRequest] = requests, **fields: object
+    ) -> Callable[[int], object]:
         return lambda i: route(
-            RouteInput(request=requests[i % len(requests)], mode=mode, **fields),  # type: ignore[arg-type]
+            RouteInput(request=pool[i % len(pool)], mode=mode, **fields),  # type: ignore[arg-type]
             CATALOGUE,
             config,
             models=models,
@@ -105,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         models = RoutingModels(embedder, semantic.semantic, train(rows, embedder))
         embed_p50, embed_p99 = timed(lambda i, e=embedder: e.embed(prompts[i % len(prompts)]), args.runs)
         lines.append(f"| {name} | embedding alone | {embed_p50:.3f} | {embed_p99:.3f} |")
-        for label, mode in (("semantic task routing", "task"), ("learned routing", "learned")):
-            p50, p99 = timed(decide(mode, models), args.runs)
+        for label, mode, pool in (
+            ("semantic task routing (a task keyword fires: keywords decide)", "task", firing),
+            ("semantic task routing (no keyword: the examples decide)", "task", silent),
+            ("learned routing", "learned", requests),
+        ):
+            p50, p99 = timed(decide(mode, models, pool), args.runs)
             lines.append(f"| {name} | {label} | {p50:.3f} | {p99:.3f} |")
         p50, p99 = timed(decide("specific", models, model="big"), args.runs)
         lines.append(f"| {name} loaded | explicit model (no embedding) | {p50:.3f} | {p99:.3f} |")

@@ -18,14 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.routing.context import RoutingModels
 from app.routing.embedding import DEFAULT_MODEL, MULTILINGUAL_MODEL, Embedder, Vector, installed, load_embedder
 from app.routing.features import Features
 from app.routing.learned import LearnedRouter, choose
+from app.routing.router import detect
 from app.routing.semantic import SemanticTasks
 from app.routing.task import detect_task
 from app.routing.task_examples import TASK_EXAMPLES
 from app.routing.training import Sample, train
-from app.settings.routing import SemanticConfig
+from app.settings.routing import RoutingConfig
 from bench.routing_eval import (
     Normaliser,
     Point,
@@ -76,27 +78,38 @@ def embedders() -> list[Embedder]:
 def semantic_section(data: Path, limit: int | None, models: Sequence[Embedder]) -> list[str]:
     rows = task_rows(data, limit)
     rows += [(f"{d} (non-Latin-script prompts only)", g, p) for d, g, p in rows if d != "MT-Bench" and not latin(p)]
-    config = SemanticConfig()
+    config = RoutingConfig()
+    semantic = config.semantic
     lines = [
         "### Semantic task detection",
         "",
         f"Built-in examples ({sum(map(len, TASK_EXAMPLES.values()))} prompts, written for Switchyard), "
-        f"floor {config.floor}, keyword weight {config.keyword_weight}; the keyword detector for comparison.",
+        f"k {semantic.k}, floor {semantic.floor}; 'keywords first' (the default) is the router's own "
+        "`app.routing.router.detect`: the keyword detector decides when a task keyword fires, the examples "
+        f"when none does; 'sum' adds {semantic.keyword_weight} per keyword hit to each task's similarity and "
+        "lets the examples decide (the previous default rule); 'examples only' ignores the keywords.",
         "",
         "| detector | data set | prompts | accuracy | macro-F1 | per-task F1 |",
         "|---|---|---:|---:|---:|---|",
     ]
     detectors: list[tuple[str, Callable[[str], str]]] = [("keywords", lambda p: detect_task(Features.of_text(p)).task)]
     for embedder in models:
-        index = SemanticTasks.build(embedder, TASK_EXAMPLES, config.floor, config.k)
+        index = SemanticTasks.build(embedder, TASK_EXAMPLES, semantic.floor, semantic.k)
+        loaded = RoutingModels(embedder, index)
+        for label, combine in (("keywords first", "keywords_first"), ("sum", "sum")):
+            variant = config.model_copy(update={"semantic": semantic.model_copy(update={"combine": combine})})
 
-        def semantic(prompt: str, index: SemanticTasks = index, embedder: Embedder = embedder) -> str:
-            scores = detect_task(Features.of_text(prompt)).scores
-            return index.classify(embedder.embed(prompt), scores, config.keyword_weight).task
+            def run(prompt: str, variant: RoutingConfig = variant, loaded: RoutingModels = loaded) -> str:
+                return detect(Features.of_text(prompt), variant, loaded, loaded.embedding_for(prompt))[0]
 
-        detectors.append((f"semantic, {embedder.name}", semantic))
-    for name, detect in detectors:
-        predicted = {p: detect(p) for p in dict.fromkeys(p for _, _, p in rows)}
+            detectors.append((f"{label}, {embedder.name}", run))
+
+        def examples_only(prompt: str, index: SemanticTasks = index, embedder: Embedder = embedder) -> str:
+            return index.classify(embedder.embed(prompt)).task
+
+        detectors.append((f"examples only, {embedder.name}", examples_only))
+    for name, run_detector in detectors:
+        predicted = {p: run_detector(p) for p in dict.fromkeys(p for _, _, p in rows)}
         for dataset in dict.fromkeys(r[0] for r in rows):
             gold = [g for d, g, _ in rows if d == dataset]
             guess = [predicted[p] for d, _, p in rows if d == dataset]
@@ -140,6 +153,34 @@ def _apgr(norm: Normaliser, curve: Sequence[Point]) -> tuple[float, float]:
     return area([norm.by_calls(p) for p in curve]), area([norm.by_cost(p) for p in curve])
 
 
+KNN_PSEUDO = 5.0
+
+
+def knn_predictions(
+    train_set: Sequence[Prompt], test: Sequence[Prompt], embedder: Embedder, models: Sequence[str]
+) -> list[dict[str, float]]:
+    """An experiment, not shipped: each model's mean score over the k = sqrt(n) nearest training prompts
+    (cosine over centred embeddings), shrunk towards its training mean by ``KNN_PSEUDO`` pseudo-rows, with
+    no fallback for unlike prompts (the shipped router's length prior)."""
+    import numpy as np
+
+    train_vectors = np.stack([embedder.embed(p.text) for p in train_set]).astype(np.float32)
+    center = train_vectors.mean(axis=0)
+    keys = train_vectors - center
+    keys /= np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-9)
+    scores = np.array([[p.correct[m] for m in models] for p in train_set], dtype=np.float64)
+    prior = scores.mean(axis=0)
+    k = int(min(max(round(len(train_set) ** 0.5), 5), 50))
+    out = []
+    for prompt in test:
+        query = np.asarray(embedder.embed(prompt.text), dtype=np.float32) - center
+        sims = keys @ (query / max(float(np.linalg.norm(query)), 1e-9))
+        nearest = np.argpartition(-sims, k - 1)[:k]
+        estimate = (scores[nearest].sum(axis=0) + KNN_PSEUDO * prior) / (k + KNN_PSEUDO)
+        out.append({m: float(q) for m, q in zip(models, estimate, strict=True)})
+    return out
+
+
 def learned_rows(
     name: str, train_set: Sequence[Prompt], test: Sequence[Prompt], embedder: Embedder, strong: str, weak: str
 ) -> tuple[list[str], list[str]]:
@@ -156,20 +197,27 @@ def learned_rows(
     gap = [q[strong] - q[weak] for q in predictions]
     lengths = [float(Features.of_text(p.text).tokens) for p in test]
     learned_calls, learned_cost = _apgr(norm, score_curve(test, gap, strong, weak))
+    knn = knn_predictions(train_set, test, embedder, tuple(router.models))
+    knn_calls, knn_cost = _apgr(norm, score_curve(test, [q[strong] - q[weak] for q in knn], strong, weak))
     length_calls, length_cost = _apgr(norm, score_curve(test, lengths, strong, weak))
     # one operating point: the 30% of prompts with the largest predicted gain (or the longest) to the strongest
     point = evaluate(test, [strong if s else weak for s in top_share(gap, SHARE)], strong)
     by_length = evaluate(test, [strong if s else weak for s in top_share(lengths, SHARE)], strong)
     two = (
         f"| {name} | {embedder.name} | {len(train_set)}/{n} | {familiarity:.2f} | {learned_calls:.3f} | "
-        f"{length_calls:.3f} | {learned_cost:.3f} | {length_cost:.3f} | {norm.pgr(point):.3f} | "
-        f"{norm.pgr(by_length):.3f} | {SHARE:.3f} | {seconds:.1f}s |"
+        f"{length_calls:.3f} | {knn_calls:.3f} | {learned_cost:.3f} | {length_cost:.3f} | {knn_cost:.3f} | "
+        f"{norm.pgr(point):.3f} | {norm.pgr(by_length):.3f} | {SHARE:.3f} | {seconds:.1f}s |"
     )
     models = tuple(router.models)
     costs = {m: router.mean_cost.get(m, 0.0) for m in models}
     prior = {m: float(v) for m, v in zip(models, router.prior, strict=True)}
     many = []
-    for label, rows in (("learned", predictions), ("prior only (no prompt)", [prior] * n)):
+    labelled = (
+        ("learned", predictions),
+        ("prior only (no prompt)", [prior] * n),
+        ("kNN experiment (not shipped, no length fallback)", knn),
+    )
+    for label, rows in labelled:
         curve: list[Point] = []
         for tolerance in TOLERANCES:
             choice = [choose(q, {m: m for m in models}, costs, tolerance).eligible[0] for q in rows]
@@ -203,11 +251,13 @@ def learned_section(data: Path, limit: int | None, models: Sequence[Embedder]) -
         f"(strongest) vs {weak} (cheapest); prompts ranked by the predicted quality gap, against "
         f"route-by-length; 'PGR at {SHARE:.0%}' sends that share of the calls to the strongest (random "
         f"mixing: {SHARE:.3f}). Familiarity: the test prompts' mean (1: like the training prompts, 0: "
-        "unlike them, where the router falls back to its length prior).",
+        "unlike them, where the router falls back to its length prior). 'kNN' is an experiment, not "
+        "shipped: each model's mean score over the sqrt(n) nearest training prompts, shrunk towards its mean "
+        f"by {KNN_PSEUDO:g} pseudo-rows, with no length fallback.",
         "",
-        f"| split | embedding | train/test | familiarity | APGR calls | length | APGR cost | length "
+        f"| split | embedding | train/test | familiarity | APGR calls | length | kNN | APGR cost | length | kNN "
         f"| PGR at {SHARE:.0%} | length | random | training |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *two,
         "",
         "All 11 models, the cheapest (by training-set mean cost) within `quality_tolerance` of the best "

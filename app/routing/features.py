@@ -28,21 +28,22 @@ MESSAGE_OVERHEAD_TOKENS = 4
 
 @lru_cache(maxsize=512)
 def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
-    """One case-insensitive regex matching any keyword as a whole word (or whole phrase).
+    """One regex matching any keyword (lower-cased) as a whole word or phrase, for lower-cased text.
 
     Boundaries are "not a word character" on both sides, so keywords with symbols ("c++", "tl;dr") work.
+    Matching lower-cased text without ``re.IGNORECASE`` is case-insensitive too, at half the cost.
     """
-    alternatives = sorted({re.escape(k.strip()) for k in keywords if k.strip()}, key=len, reverse=True)
+    alternatives = sorted({re.escape(k.strip().lower()) for k in keywords if k.strip()}, key=len, reverse=True)
     if not alternatives:
         return re.compile(r"(?!x)x")
-    return re.compile(r"(?<![\w])(?:" + "|".join(alternatives) + r")(?![\w])", re.IGNORECASE)
+    return re.compile(r"(?<![\w])(?:" + "|".join(alternatives) + r")(?![\w])")
 
 
 def keyword_hits(text: str, keywords: Iterable[str]) -> list[str]:
     """The distinct keywords found in ``text`` on word boundaries ("prefix" does not match "fix")."""
     seen: dict[str, None] = {}
-    for hit in keyword_pattern(tuple(keywords)).findall(text):
-        seen.setdefault(hit.lower(), None)
+    for hit in keyword_pattern(tuple(keywords)).findall(text.lower()):
+        seen.setdefault(hit, None)
     return list(seen)
 
 

@@ -5,7 +5,7 @@ id (namespace ``routing-decision``): strategy, reason, the planned first model, 
 the task or predicted qualities, the prompt's token estimate, and the prompt itself only with
 ``routing.feedback.keep_prompts``. ``POST /v1/feedback`` adds ``{score, comment}`` to that record
 (namespace ``routing-feedback``); ``switchyard router train --from-feedback`` exports those rows
-(``export_rows``) as training data ``{prompt, model, score}``.
+(``export_rows``, through the store's ``kv_scan``) as training data ``{prompt, model, score}``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.routing.base import RouteDecision
 from app.settings.routing import FeedbackConfig
 from app.state.base import StateStore, StoreUnavailableError
-from app.state.sqlite import SqliteStore
 
 log = logging.getLogger("switchyard.routing")
 DECISIONS = "routing-decision"
@@ -87,32 +86,7 @@ class FeedbackLog:
         return row
 
 
-async def scan(store: StateStore, namespace: str) -> AsyncIterator[bytes]:
-    """Every live value of ``namespace``: the store's ``kv_scan`` when it has one, else read from the two
-    implementations' own layouts (the ``StateStore`` interface has no listing yet)."""
-    scanner = getattr(store, "kv_scan", None)
-    if scanner is not None:
-        async for value in scanner(namespace):
-            yield value
-        return
-    if isinstance(store, SqliteStore):
-        query = "SELECT value FROM kv WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?)"
-        rows = await store._tx(lambda c, now: c.execute(query, (namespace, now)).fetchall())
-        for (value,) in rows:
-            yield bytes(value)
-        return
-    client = getattr(store, "_client", None)
-    if client is None:
-        return
-    from app.state.redis_store import PREFIX
-
-    async for key in client.scan_iter(match=f"{PREFIX}kv:{namespace}:*", count=500):
-        value = await client.get(key)
-        if value is not None:
-            yield value
-
-
 async def export_rows(store: StateStore) -> list[dict[str, Any]]:
     """The feedback rows, oldest first."""
-    rows = [json.loads(v) async for v in scan(store, FEEDBACK)]
+    rows = [json.loads(value) for _, value in await store.kv_scan(FEEDBACK)]
     return sorted(rows, key=lambda r: r.get("at", 0))

@@ -120,17 +120,27 @@ def _complexity(features: Features, catalogue: CatalogueView, config: RoutingCon
     return with_availability("complexity", target, reason, catalogue, config, details)
 
 
-def _detect(
+def detect(
     features: Features, config: RoutingConfig, models: RoutingModels, embedding: LazyEmbedding | None
 ) -> tuple[str, str, dict[str, object]]:
-    """The task of a prompt: semantic (examples and keyword hits) when an embedding model is loaded, else
-    keywords alone (the details say why)."""
+    """The task of a prompt and why. Without an embedding model: keywords alone. With one (``combine:
+    keywords_first``): the keywords when any fires, the examples when none does; a task defined only by
+    examples (no keyword list) wins when it is the nearest, so configured tasks stay reachable. The
+    embedding is computed only when the examples are consulted."""
+    verdict = detect_task(features, config.task_keywords)
     if models.semantic is None or embedding is None:
-        verdict = detect_task(features, config.task_keywords)
         extra: dict[str, object] = {"detector": "keywords", "note": models.note} if models.note else {}
         return verdict.task, verdict.reason, extra
-    hints = detect_task(head(features), config.task_keywords).scores  # keyword hits in the prompt's head
-    semantic = models.semantic.classify(embedding.get(), hints, config.semantic.keyword_weight)
+    semantic_config = config.semantic
+    table = keyword_table(config.task_keywords)
+    own = {t for t in models.semantic.task_names if t not in table and t != "conversation"}
+    keywords_first = semantic_config.combine == "keywords_first"
+    if keywords_first and verdict.scores and not own:
+        return verdict.task, verdict.reason, {"detector": "keywords", "scores": dict(verdict.scores)}
+    hints = {} if keywords_first else detect_task(head(features), config.task_keywords).scores
+    semantic = models.semantic.classify(embedding.get(), hints, semantic_config.keyword_weight)
+    if keywords_first and verdict.scores and semantic.task not in own:
+        return verdict.task, verdict.reason, {"detector": "keywords", "scores": dict(verdict.scores)}
     nearest = [{"task": n.task, "example": n.example, "score": n.score} for n in semantic.nearest]
     scores = dict(sorted(semantic.scores.items(), key=lambda kv: -kv[1]))
     extra = {"detector": "semantic", "scores": scores, "nearest": nearest, "embedding": models.semantic.embedder_name}
@@ -155,7 +165,7 @@ def _task(
             )
         extra: dict[str, object] = {}
     else:
-        task, why, extra = _detect(features, config, models, embedding)
+        task, why, extra = detect(features, config, models, embedding)
     details: dict[str, object] = {"task": task, **extra}
     target = config.tasks.get(task)
     if target is None:

@@ -1,5 +1,6 @@
 """Semantic task routing: each task is a handful of example prompts; a request goes to the task whose
-examples it is closest to, helped by the keyword detector's hits (``keyword_weight`` each).
+examples it is closest to (the router consults them when no task keyword fires, ``app.routing.router``;
+with ``combine: sum`` the keyword hits add ``keyword_weight`` each instead).
 
 At startup (``SemanticTasks.build``) every example is embedded once. The vectors are centred on the mean of
 all examples (averaged token embeddings share a large common component; removing it is what makes cosine
@@ -53,12 +54,16 @@ class SemanticTasks:
     matrix: Any  # (n_examples, dim) float32, centred and normalised
     center: Any  # (dim,) float32
     floor: float
-    k: int = 2
+    k: int = 5
     groups: tuple[tuple[str, Any], ...] = ()  # (task, row indices), in first-seen order
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(task for task, _ in self.groups)
 
     @classmethod
     def build(
-        cls, embedder: Embedder, examples: Mapping[str, Sequence[str]], floor: float, k: int = 2
+        cls, embedder: Embedder, examples: Mapping[str, Sequence[str]], floor: float, k: int = 5
     ) -> SemanticTasks:
         import numpy as np
 

@@ -14,7 +14,7 @@ routing:
   task_keywords: {legal: [contract, clause]}  # adds a task or replaces a task's keywords
   preference: [gpt-4o-mini, ...]
   embedding: {model: auto, max_tokens: null}  # auto | none | wordllama-l2-256 | use-multilingual-v3
-  semantic: {enabled: true, floor: 0.1, keyword_weight: 0.05, examples: {legal: ["Review this NDA clause"]}}
+  semantic: {enabled: true, combine: keywords_first, floor: 0.1, k: 5, examples: {legal: ["Review this NDA clause"]}}
   learned: {path: router.npz, quality_tolerance: 0.05, candidates: [gpt-4o-mini, gpt-4o]}
   feedback: {enabled: false, keep_prompts: false, ttl_s: 2592000}
 ```
@@ -180,14 +180,20 @@ class EmbeddingConfig(_Strict):
 
 
 class SemanticConfig(_Strict):
-    """Semantic task routing: tasks defined by example prompts (``app.routing.semantic``)."""
+    """Semantic task routing: tasks defined by example prompts (``app.routing.semantic``). With ``combine:
+    keywords_first`` (default) the keyword detector decides when any task keyword fires and the examples
+    decide when none does (or when a task defined only by examples is nearest); ``sum`` adds
+    ``keyword_weight`` per keyword hit to the similarity of every task and lets the sum decide."""
 
     enabled: bool = True
+    combine: Literal["keywords_first", "sum"] = Field(
+        default="keywords_first", description="How keyword hits and example similarity are combined."
+    )
     floor: float = Field(default=0.1, ge=-1, le=1, description="Below this score a prompt is 'conversation'.")
     keyword_weight: float = Field(
         default=0.05, ge=0, le=1, description="Weight of each keyword hit (at most 5) added to a task's score."
     )
-    k: int = Field(default=2, ge=1, le=20, description="A task's score: mean similarity of its k nearest examples.")
+    k: int = Field(default=5, ge=1, le=20, description="A task's score: mean similarity of its k nearest examples.")
     examples: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="Per task: example prompts added to the built-in ones (or a new task)."
     )

@@ -15,8 +15,8 @@ Governance operations (all of a key's state is addressed by the key's id):
 - ``settle``: drop the reservation and add the call's exact cost (per key and per model) and its tokens
   (tpm window).
 
-Besides, a namespaced key/value store with expiry (``kv_*``) for state that is not governance (stored
-responses, feedback...). Stores raise ``StoreUnavailableError`` when they cannot answer in time.
+Besides, a namespaced key/value store with expiry (``kv_*``, listed by ``kv_scan``) for state that is not
+governance (stored responses, feedback...). Stores raise ``StoreUnavailableError`` when they cannot answer in time.
 """
 
 from __future__ import annotations
@@ -75,3 +75,7 @@ class StateStore(Protocol):
     async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
 
     async def kv_delete(self, namespace: str, key: str) -> bool: ...
+
+    async def kv_scan(self, namespace: str, limit: int | None = None) -> list[tuple[str, bytes]]:
+        """The live ``(key, value)`` pairs of ``namespace`` (at most ``limit``; in no guaranteed order)."""
+        ...

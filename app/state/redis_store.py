@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from app.state.records import RATE_WINDOW_S, Admission, KeyRecord, KeyUsage, Ref
 T = TypeVar("T")
 PREFIX = "switchyard:"
 INDEX = PREFIX + "keys"
+SCAN_COUNT = 500  # keys per SCAN round trip
 SCALARS = ("rpm", "tpm", "max_parallel", "budget_usd", "expires_at", "revoked_at")
 
 
@@ -234,6 +236,32 @@ class RedisStore:
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return bool(await self._call(lambda: self._client.delete(self._kv(namespace, key))))
+
+    async def kv_scan(self, namespace: str, limit: int | None = None) -> list[tuple[str, bytes]]:
+        """``SCAN`` over ``switchyard:kv:<namespace>:*`` (glob characters of the namespace escaped), then
+        one ``MGET`` per batch; a key that expires between the two is left out. Each round trip has the
+        store's timeout."""
+        if limit is not None and limit <= 0:
+            return []
+        prefix = self._kv(namespace, "")
+        match = _glob_escape(prefix) + "*"
+        out: list[tuple[str, bytes]] = []
+        cursor: Any = 0
+        while True:
+            cursor, names = await self._call(partial(self._client.scan, cursor, match=match, count=SCAN_COUNT))
+            if names:
+                values = await self._call(partial(self._client.mget, names))
+                for name, value in zip(names, values, strict=True):
+                    if value is not None:
+                        out.append((_s(name)[len(prefix) :], bytes(value)))
+            if (limit is not None and len(out) >= limit) or not int(cursor):
+                break
+        return out if limit is None else out[:limit]
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by Redis glob patterns (``MATCH``)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
 def _admission(out: list[str]) -> Admission:

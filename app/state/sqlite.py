@@ -327,6 +327,20 @@ class SqliteStore:
 
         return await self._tx(run)
 
+    async def kv_scan(self, namespace: str, limit: int | None = None) -> list[tuple[str, bytes]]:
+        if limit is not None and limit <= 0:
+            return []
+
+        def run(c: sqlite3.Connection, now: float) -> list[tuple[str, bytes]]:
+            rows = c.execute(
+                "SELECT key, value FROM kv WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
+                "ORDER BY key LIMIT ?",
+                (namespace, now, -1 if limit is None else limit),
+            ).fetchall()
+            return [(str(key), bytes(value)) for key, value in rows]
+
+        return await self._tx(run)
+
 
 # -- helpers, run inside a transaction ---------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from .helpers import request
         ("Add a prefix to every line", ("fix",), []),  # the original design's flaw: substring matching
         ("Please fix this", ("fix",), ["fix"]),
         ("FIX it now", ("fix",), ["fix"]),
+        ("Explain Why it breaks", ("EXPLAIN why",), ["explain why"]),  # keywords and text both case-folded
+        ("ÜBERSETZE diesen Satz", ("übersetze",), ["übersetze"]),
         ("a fix-up commit", ("fix",), ["fix"]),  # hyphen is a word boundary
         ("prefixes and suffixes", ("fix", "suffix"), []),
         ("explain why it fails", ("explain why",), ["explain why"]),

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (prompts in other scripts on purpose)
 """Semantic task routing with the real default embedding: examples define tasks, a floor means
 conversation, keyword hits help, and the decision explains itself."""
 
@@ -83,8 +84,36 @@ def test_task_type_given_and_explicit_models_never_embed(static_embedder: Embedd
     route(inp("Write a poem", model="gpt-4o"), catalogue(), routing(), models=models)
     route(inp("Write a poem"), catalogue(), routing(), models=models)  # auto -> complexity: no embedding
     assert counting.calls == []
-    route(inp("Write a poem", "task"), catalogue(), routing(), models=models)
-    assert counting.calls == ["Write a poem"]
+    route(inp("Write a poem", "task"), catalogue(), routing(), models=models)  # a keyword fires: it decides
+    assert counting.calls == []
+    route(inp("Hola, ¿qué tal?", "task"), catalogue(), routing(), models=models)  # no keyword: the examples
+    assert counting.calls == ["Hola, ¿qué tal?"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task", "detector"),
+    [
+        ("Write a Python function that merges two sorted lists", "code", "keywords"),
+        ("Напиши короткое стихотворение о весеннем дожде", "creative", "semantic"),
+        ("请证明：任意两个奇数之和是偶数。", "reasoning", "semantic"),
+    ],
+)
+def test_keywords_decide_when_they_fire_and_the_examples_when_they_do_not(
+    prompt: str, task: str, detector: str
+) -> None:
+    config = routing()
+    models = load_routing_models(config)
+    decision = route(inp(prompt, "task"), catalogue(), config, models=models)
+    assert (decision.details["task"], decision.details["detector"]) == (task, detector), decision.details
+
+
+def test_sum_lets_the_examples_weigh_the_keyword_hits() -> None:
+    config = routing(semantic={"combine": "sum"})
+    models = load_routing_models(config)
+    decision = route(
+        inp("Write a Python function that merges two sorted lists", "task"), catalogue(), config, models=models
+    )
+    assert decision.details["detector"] == "semantic" and decision.details["task"] == "code"
 
 
 def test_without_an_embedding_model_keywords_decide_and_say_so() -> None:
@@ -93,3 +122,14 @@ def test_without_an_embedding_model_keywords_decide_and_say_so() -> None:
     decision = route(inp("Write a poem about rain", "task"), catalogue(), routing(), models=models)
     assert decision.details["detector"] == "keywords" and decision.details["note"] == models.note
     assert decision.details["task"] == "creative"
+
+
+def test_a_task_defined_only_by_examples_wins_over_firing_keywords_when_nearest() -> None:
+    legal = ["Review this NDA clause for risks", "Is this indemnity clause in the supplier contract enforceable?"]
+    config = routing(semantic={"examples": {"legal": legal}})
+    models = load_routing_models(config)
+    prompt = "Analyze the indemnity clause of this supplier contract and explain the risks"  # 'analysis' keywords
+    decision = route(inp(prompt, "task"), catalogue(), config, models=models)
+    assert (decision.details["task"], decision.details["detector"]) == ("legal", "semantic")
+    plain = route(inp(prompt, "task"), catalogue(), routing(), models=load_routing_models(routing()))
+    assert (plain.details["task"], plain.details["detector"]) == ("analysis", "keywords")
