@@ -23,6 +23,7 @@ class RouteInput:
     max_cost: float | None = None  # USD budget for the cost router
     stream: bool = False  # the answer is streamed (some features need native support then)
     quality_tolerance: float | None = None  # the learned router's tolerance (else routing.learned's)
+    explain: bool = False  # a dry run (/v1/route): also show what a detector that did not decide would say
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,12 +121,17 @@ def _complexity(features: Features, catalogue: CatalogueView, config: RoutingCon
 
 
 def detect(
-    features: Features, config: RoutingConfig, models: RoutingModels, embedding: LazyEmbedding | None
+    features: Features,
+    config: RoutingConfig,
+    models: RoutingModels,
+    embedding: LazyEmbedding | None,
+    explain: bool = False,
 ) -> tuple[str, str, dict[str, object]]:
     """The task of a prompt and why. Without an embedding model: keywords alone. With one (``combine:
     keywords_first``): the keywords when any fires, the examples when none does; a task defined only by
     examples (no keyword list) wins when it is the nearest, so configured tasks stay reachable. The
-    embedding is computed only when the examples are consulted."""
+    embedding is computed only when the examples are consulted, or with ``explain`` (a dry run): then the
+    examples' scores and nearest prompts are shown under ``semantic`` even when the keywords decided."""
     verdict = detect_task(features, config.task_keywords)
     if models.semantic is None or embedding is None:
         extra: dict[str, object] = {"detector": "keywords", "note": models.note} if models.note else {}
@@ -135,16 +140,17 @@ def detect(
     table = keyword_table(config.task_keywords)
     own = {t for t in models.semantic.task_names if t not in table and t != "conversation"}
     keywords_first = semantic_config.combine == "keywords_first"
-    if keywords_first and verdict.scores and not own:
-        return verdict.task, verdict.reason, {"detector": "keywords", "scores": dict(verdict.scores)}
+    by_keywords: dict[str, object] = {"detector": "keywords", "scores": dict(verdict.scores)}
+    if keywords_first and verdict.scores and not own and not explain:
+        return verdict.task, verdict.reason, by_keywords
     hints = {} if keywords_first else detect_task(head(features), config.task_keywords).scores
     semantic = models.semantic.classify(embedding.get(), hints, semantic_config.keyword_weight)
-    if keywords_first and verdict.scores and semantic.task not in own:
-        return verdict.task, verdict.reason, {"detector": "keywords", "scores": dict(verdict.scores)}
     nearest = [{"task": n.task, "example": n.example, "score": n.score} for n in semantic.nearest]
     scores = dict(sorted(semantic.scores.items(), key=lambda kv: -kv[1]))
-    extra = {"detector": "semantic", "scores": scores, "nearest": nearest, "embedding": models.semantic.embedder_name}
-    return semantic.task, semantic.reason, extra
+    examples = {"scores": scores, "nearest": nearest, "embedding": models.semantic.embedder_name}
+    if keywords_first and verdict.scores and semantic.task not in own:
+        return verdict.task, verdict.reason, {**by_keywords, "semantic": {"task": semantic.task, **examples}}
+    return semantic.task, semantic.reason, {"detector": "semantic", **examples}
 
 
 def _task(
@@ -165,7 +171,7 @@ def _task(
             )
         extra: dict[str, object] = {}
     else:
-        task, why, extra = detect(features, config, models, embedding)
+        task, why, extra = detect(features, config, models, embedding, inp.explain)
     details: dict[str, object] = {"task": task, **extra}
     target = config.tasks.get(task)
     if target is None:

@@ -174,6 +174,16 @@ async def test_dry_run_shows_semantic_task_scores_and_nearest_examples(client: h
     assert {"task", "example", "score"} <= set(details["nearest"][0])
 
 
+async def test_dry_run_shows_the_examples_even_when_keywords_decide(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/route", json={"prompt": "Write a Python function to sort a list", "routing": "task"}
+    )
+    details = response.json()["details"]
+    assert details["detector"] == "keywords" and details["task"] == "code"
+    assert details["semantic"]["embedding"] == "wordllama-l2-256" and details["semantic"]["nearest"]
+    assert set(details["semantic"]["scores"]) >= {"code", "creative"}
+
+
 @pytest.fixture(scope="module")
 def trained_router(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A learned router trained (with the real default embedding) on synthetic data: the small model fails

@@ -26,6 +26,7 @@ async def dry_run(body: CompleteRequest, gateway: GatewayDep, response: Response
             models=tuple(body.models or ()),
             max_cost=body.max_cost,
             quality_tolerance=body.quality_tolerance,
+            explain=True,
         )
     )
     response.headers["x-switchyard-route"] = f"{decision.strategy}; model={decision.model}"
