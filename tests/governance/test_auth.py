@@ -209,7 +209,15 @@ async def test_no_master_key_means_no_access_control(upstream: FakeUpstream, con
         assert (await client.post("/v1/chat/completions", json=chat_body())).status_code == 200
         managed = await client.get("/v1/keys", headers={"Authorization": f"Bearer {MASTER}"})
         assert managed.status_code == 401 and managed.json()["error"]["code"] == "master_key_not_configured"
-    assert not (tmp_path / "state.db").exists()  # no store is opened without a master key
+    # the embedded store may hold routing decisions (feedback is on by default), but no access control
+    from app.state.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    try:
+        assert await store.list_keys() == []
+    finally:
+        await store.aclose()
 
 
 async def test_master_key_from_a_file(upstream: FakeUpstream, config: Path, tmp_path: Path) -> None:
