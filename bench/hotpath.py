@@ -147,7 +147,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     from app.main import create_app
     from app.settings.settings import Settings
 
-    app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True))  # as `switchyard serve`
+    state = args.log.with_name("state.db")  # the embedded store (routing decisions) in the scratch directory
+    app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True, state_path=state))
     handler = logging.FileHandler(args.log, mode="a")  # the JSON request lines go to a file, as in the bench
     from app.observability.logging import JsonFormatter
 
@@ -217,7 +218,8 @@ def callgrind_ir(argv: list[str], requests: int, work: Path) -> int:
     out = work / f"callgrind.{requests}.out"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m", "bench.hotpath"]
     cmd += [*argv, "--requests", str(requests), "--inner"]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"callgrind run failed:\n{run.stderr[-3000:]}")
     with open(out) as handle:
@@ -238,6 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=60, help="functions printed with --cprofile")
     p.add_argument("--callgrind", action="store_true", help="instructions per request under callgrind")
     p.add_argument("--upstream", help="a running bench upstream (default: start one)")
+    p.add_argument("--routing", action="append", default=[], help="a line added under routing: (YAML)")
     p.add_argument("--src", help="import app from this directory (holding an app/ package) instead: an A/B")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -260,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             result = {"path": args.path, "requests": args.requests, "ir_per_request": (large - small) // args.requests}
         else:
             args.config = work / "switchyard-hotpath.yaml"
-            args.config.write_text(switchyard_config(url))
+            text = switchyard_config(url)
+            for line in args.routing:  # e.g. "feedback: {enabled: false}": what one routing option costs
+                text = text.replace("routing:\n", f"routing:\n  {line}\n", 1)
+            args.config.write_text(text)
             args.log = work / "requests.log"
             result = _run(args)
         print(json.dumps(result), flush=True)

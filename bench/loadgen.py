@@ -8,9 +8,10 @@ Modes:
 - ``closed``: ``--concurrency`` connections each send the next request as soon as the previous one is
   answered, for ``--duration`` seconds or ``--requests`` requests: the maximum throughput.
 - ``hold``: ``--concurrency`` long requests (streams, each on its own connection, opened at ``--ramp-rate``
-  per second) held open at once; meanwhile ``--probe-rate`` other requests per second (``--probe-body-file``,
-  to ``--probe-url`` or the same URL) for ``--probe-seconds`` once all are open, whose latency is reported:
-  how the server answers others while it holds many streams. The open file limit is raised to its maximum.
+  per second) held open at once; meanwhile, from the start, ``--probe-rate`` other requests per second
+  (``--probe-body-file``, to ``--probe-url`` or the same URL) for ``--probe-seconds``, whose latency is
+  reported: how the server answers others while it opens and holds many streams. The open-file limit is
+  raised to its maximum.
 
 Streaming responses (``--stream``) also record the time to first token: the first body bytes containing
 the upstream's token marker (``zq``, see ``bench/upstream.py``), whatever format the gateway re-encodes to.
@@ -306,6 +307,9 @@ class Holder:
         a = self.args
         start = time.perf_counter()
         tasks: set[asyncio.Task[None]] = set()
+        probing = None
+        if a.probe_seconds > 0 and a.probe_rate > 0:  # alongside the ramp and the hold
+            probing = asyncio.create_task(self.probes.open_loop(a.probe_rate, a.probe_seconds, 64))
         for i in range(a.concurrency):
             due = start + i / a.ramp_rate
             if (wait := due - time.perf_counter()) > 0:
@@ -314,8 +318,8 @@ class Holder:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         self.ramp_s = time.perf_counter() - start
-        if a.probe_seconds > 0 and a.probe_rate > 0:
-            await self.probes.open_loop(a.probe_rate, a.probe_seconds, 64)
+        if probing is not None:
+            await probing
         if tasks:
             await asyncio.wait(tasks)
         return time.perf_counter() - start

@@ -67,7 +67,7 @@ GEN_CPUS = "1"
 TARGET_CPUS = "0"
 SCALING_CPUS = "0,1"
 FDS_PER_STREAM = 2  # the gateway holds the client's socket and its upstream's
-FD_RESERVE = 200
+FD_RESERVE = 1000  # the gateway's other sockets and files (probes, logs, the loop), and the generator's
 
 
 class Bench:
@@ -302,7 +302,7 @@ class Bench:
             self.closed(url, target.json_request, a.warmup_seconds, concurrency=16)
             before = server.rss_mb()
             ramp_s = streams / a.streams_ramp
-            probe_s = max(1.0, a.stream_seconds - ramp_s - 2.0)
+            probe_s = max(1.0, a.stream_seconds - 2.0)  # from the start of the ramp until the first streams end
             self._control("hold", a.stream_seconds * 1000)
             peak = [before]
             done = threading.Event()
@@ -406,7 +406,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttft-seconds", type=float, help="length of the TTFT phase")
     p.add_argument("--streams", type=int, help="concurrent long streams held by one worker (0: no such phase)")
     p.add_argument("--stream-seconds", type=float, default=30.0, help="length of each long stream")
-    p.add_argument("--streams-ramp", type=float, default=1000.0, help="long streams opened per second")
+    p.add_argument("--streams-ramp", type=float, default=350.0, help="long streams opened per second")
     p.add_argument("--streams-targets", default="switchyard-chat", help="targets of the long-streams phase")
     p.add_argument("--probe-rate", type=float, default=20.0, help="other requests/s during the long streams")
     p.add_argument("--soak-requests", type=int)

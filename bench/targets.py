@@ -187,6 +187,8 @@ def build_targets(upstream_url: str, work: Path, baseline: Baseline | None = Non
         def start(launch: Launch) -> procs.Server:
             cmd, env, cwd = switchyard_launch(src, sy_config, launch.port, launch.workers)
             env = {**env, TRANSLATED_KEY_ENV: "bench-not-a-key", **launch.env}
+            # the embedded state store (routing decisions for feedback) in the run's directory, not the checkout
+            env.setdefault("SWITCHYARD_STATE_PATH", str(launch.log_dir / f"{name}-w{launch.workers}-state.db"))
             app_file = check_app_source(src, env, cwd)
             log_name = f"{name}-w{launch.workers}"
             with open(launch.log_dir / f"{log_name}.log", "a") as log:

@@ -10,8 +10,8 @@ one ``content_block_delta`` per piece, ``content_block_stop``, ``message_delta``
 in any gateway's output format by the marker ``zq``.
 
 The delay before the answer (or before the first stream chunk) is set at start (``--delay-ms``) and can be
-changed while running with ``POST /_bench/delay/<ms>``; ``POST /_bench/hold/<ms>`` spreads the events of a
-stream after its first token over that long (long-lived streams); ``GET /_bench/stats`` returns the request
+changed while running with ``POST /_bench/delay/<ms>``; ``POST /_bench/hold/<ms>`` holds each stream that long
+after its first token before the rest (long-lived streams); ``GET /_bench/stats`` returns the request
 count.
 
     python bench/upstream.py --port 9100 --delay-ms 0
@@ -227,20 +227,10 @@ class UpstreamProtocol(asyncio.Protocol):
         events = stream_events(model) if protocol == OPENAI else anthropic_events(model)
         first = FIRST_WRITE[protocol]
         # The events up to the first token flushed on their own so that time-to-first-token is observable,
-        # the rest after a yield (or, with ``hold_s``, spread over that many seconds: a long stream).
+        # the rest after a yield (or, with ``hold_s``, that many seconds later).
         self._transport.write(head + b"".join(_chunk(e) for e in events[:first]))
         rest = events[first:]
-        hold = STATE["hold_s"]
-        if hold > 0 and len(rest) > 1:
-            step = hold / (len(rest) - 1)
-            for event in rest[:-1]:
-                await asyncio.sleep(step)
-                if self._transport is None:
-                    return
-                self._transport.write(_chunk(event))
-            rest = rest[-1:]
-        else:
-            await asyncio.sleep(0)
+        await asyncio.sleep(STATE["hold_s"])  # a long stream: the first token at once, the rest after the hold
         if self._transport is not None:
             self._transport.write(b"".join(_chunk(e) for e in rest) + b"0\r\n\r\n")
 

@@ -7,6 +7,7 @@ error type, outcome); never a user value or a prompt. Call sites use the ``recor
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -78,15 +79,30 @@ AUTH_FAILURES = Counter("switchyard_auth_failures_total", "Refused authenticatio
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label set: ``labels()`` takes a lock and rebuilds the
+    label key on every call, and a successful upstream call touches four series. Labels are catalogue
+    names and fixed vocabularies, so the cache is as bounded as the series; a child is created on first use,
+    exactly when ``labels()`` would have created it."""
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def record_upstream_call(
     model: str, provider: str, seconds: float, input_tokens: int, output_tokens: int, cost: float | None
 ) -> None:
     """A successful upstream call: latency, tokens and cost."""
-    UPSTREAM_LATENCY.labels(model, provider).observe(seconds)
-    TOKENS.labels(model, provider, "input").inc(input_tokens)
-    TOKENS.labels(model, provider, "output").inc(output_tokens)
+    _child(UPSTREAM_LATENCY, model, provider).observe(seconds)
+    _child(TOKENS, model, provider, "input").inc(input_tokens)
+    _child(TOKENS, model, provider, "output").inc(output_tokens)
     if cost is not None:  # unknown price: no cost series rather than a misleading 0
-        COST.labels(model, provider).inc(cost)
+        _child(COST, model, provider).inc(cost)
 
 
 def record_upstream_error(model: str, provider: str, error_type: str) -> None:
@@ -94,7 +110,7 @@ def record_upstream_error(model: str, provider: str, error_type: str) -> None:
 
 
 def record_ttft(model: str, provider: str, seconds: float) -> None:
-    TTFT.labels(model, provider).observe(seconds)
+    _child(TTFT, model, provider).observe(seconds)
 
 
 def record_retry(model: str, provider: str) -> None:

@@ -215,23 +215,25 @@ async def _read_body(response: aiohttp.ClientResponse, who: Who, idle_s: float, 
     """The whole body, each read bounded by ``idle_s``; over ``limit`` bytes is an error."""
     parts: list[bytes] = []
     size = 0
+    loop = asyncio.get_running_loop()
+    content = response.content
     try:
-        while True:
-            try:
-                async with asyncio.timeout(idle_s):
-                    chunk = await response.content.read(READ_SIZE)
-            except TimeoutError:
-                raise _timeout(who, "stopped sending its answer", idle_s) from None
-            if not chunk:
-                return b"".join(parts)
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamServerError(
-                    f"the answer of {who.provider} is larger than {limit} bytes",
-                    provider=who.provider,
-                    model=who.model,
-                )
-            parts.append(chunk)
+        async with asyncio.timeout(idle_s) as idle:  # one timer for the whole body, moved on after each read
+            while True:
+                chunk = await content.read(READ_SIZE)
+                if not chunk:
+                    return b"".join(parts)
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamServerError(
+                        f"the answer of {who.provider} is larger than {limit} bytes",
+                        provider=who.provider,
+                        model=who.model,
+                    )
+                parts.append(chunk)
+                idle.reschedule(loop.time() + idle_s)
+    except TimeoutError:
+        raise _timeout(who, "stopped sending its answer", idle_s) from None
     except (aiohttp.ClientError, OSError) as exc:
         raise boundary_error(exc, who) from exc
 

@@ -65,3 +65,33 @@ def test_buffer_is_compacted_between_events() -> None:
     parser = SSEParser(max_event_bytes=1024)
     for _ in range(1000):  # 1000 small events never count against the bound together
         assert len(parser.feed(b"data: " + b"y" * 100 + b"\n\n")) == 1
+
+
+LF_STREAM = (
+    b'event: message_start\ndata: {"x":1}\n\n'
+    b": keep-alive comment\n"
+    b"data: line1\ndata: line2\n\n"
+    b"\n\n"  # blank lines between events
+    b": a comment alone\n\n"
+    b"id: 7\nretry: 10\ndata:no-space\n\n\n"
+    b"event: ping\n\n"
+    b"data: [DONE]\n\n"
+)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(LF_STREAM)), max_size=20))
+def test_lf_only_streams_give_what_the_line_parser_gives(cuts: list[int]) -> None:
+    """LF-only input takes the whole-event fast path; the same input with CRLF line ends takes the line
+    parser: the same events, and each path keeps its input's bytes."""
+    fast = parse_in_pieces(LF_STREAM, cuts)
+    crlf = LF_STREAM.replace(b"\n", b"\r\n")
+    slow = parse_in_pieces(crlf, [round(c * len(crlf) / len(LF_STREAM)) for c in cuts])
+    assert [(e.event, e.data) for e in fast] == [(e.event, e.data) for e in slow]
+    assert [(e.event, e.data) for e in fast][:3] == [
+        ("message_start", '{"x":1}'),
+        (None, "line1\nline2"),
+        (None, "no-space"),
+    ]
+    kept = b"".join(e.raw for e in fast)
+    assert kept.replace(b"\n", b"\r\n") == b"".join(e.raw for e in slow)
+    assert kept == LF_STREAM.replace(b"\n\n\n\n: a comment alone\n\n", b"\n\n").replace(b"\n\n\n", b"\n\n")

@@ -207,3 +207,28 @@ async def test_auth_header_and_body_reach_the_upstream(serve) -> None:
     head = seen["head"].decode().lower()
     assert head.startswith("post /v1/messages?alt=sse http/1.1")
     assert "x-api-key: secret" in head and "content-type: application/json" in head
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+async def test_the_environment_proxy_is_honoured(serve, monkeypatch: pytest.MonkeyPatch, exempt: bool) -> None:
+    """``HTTP_PROXY`` (read once per endpoint, not per call) carries the call; ``NO_PROXY`` exempts a host."""
+    seen: list[bytes] = []
+
+    async def handler(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n", 1)[0])
+        writer.write(_response(200, b"{}"))
+        await writer.drain()
+
+    proxy = await serve(handler)
+    upstream = await serve(handler)  # reached directly when the host is exempt
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1" if exempt else "")
+    transport = Transport(upstream, {})
+    try:
+        answer = await transport.request(CALL, WHO, timeout_s=5)
+    finally:
+        await transport.aclose()
+    assert answer.status == 200
+    # a proxy is sent the absolute URL; the upstream itself only the path
+    assert seen == ([b"POST /v1/x HTTP/1.1"] if exempt else [f"POST {upstream}/v1/x HTTP/1.1".encode()])
