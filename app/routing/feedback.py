@@ -25,6 +25,8 @@ log = logging.getLogger("switchyard.routing")
 DECISIONS = "routing-decision"
 FEEDBACK = "routing-feedback"
 MISS_RETRIES, MISS_RETRY_S = 2, 0.05
+BATCH = 500  # decisions per store round trip
+MAX_PENDING = 50_000  # decisions waiting for the store, at most
 _DETAIL_KEYS = ("task", "level", "predicted_quality", "quality_tolerance", "rule", "detector")
 
 
@@ -43,29 +45,41 @@ def decision_record(decision: RouteDecision, model: str, tokens: int, prompt: st
 
 
 class FeedbackLog:
-    """Writes decision records off the response path and adds feedback to them."""
+    """Writes decision records off the response path and adds feedback to them. Records wait in a bounded
+    buffer that one background writer empties, many per store round trip (``kv_set_many``): under load a
+    request costs an append, not a task and a transaction of its own."""
 
     def __init__(self, store: Callable[[], Awaitable[StateStore]], config: FeedbackConfig) -> None:
         self._store, self.config = store, config
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[tuple[str, bytes]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._dropped = 0
 
     def record(self, request_id: str, record: dict[str, Any]) -> None:
         """Store ``record`` for ``request_id`` in the background (a store failure is logged, not raised)."""
-        task = asyncio.get_running_loop().create_task(self._write(request_id, record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if len(self._pending) >= MAX_PENDING:
+            self._dropped += 1  # the store is far behind: shed decisions rather than memory
+            return
+        self._pending.append((request_id, json.dumps(record).encode()))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
 
-    async def _write(self, request_id: str, record: dict[str, Any]) -> None:
-        try:
-            store = await self._store()
-            await store.kv_set(DECISIONS, request_id, json.dumps(record).encode(), self.config.ttl_s)
-        except (StoreUnavailableError, OSError) as exc:
-            log.warning("routing decision of %s not recorded: %s", request_id, type(exc).__name__)
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            try:
+                store = await self._store()
+                await store.kv_set_many(DECISIONS, batch, self.config.ttl_s)
+            except (StoreUnavailableError, OSError) as exc:
+                log.warning("%d routing decisions not recorded: %s", len(batch), type(exc).__name__)
+        if self._dropped:
+            log.warning("%d routing decisions not recorded: the store could not keep up", self._dropped)
+            self._dropped = 0
 
     async def drain(self) -> None:
         """Wait for the pending writes (at shutdown, and in tests)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._writer is not None and not self._writer.done():
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def add(self, request_id: str, score: float, comment: str | None) -> dict[str, Any] | None:
         """Attach feedback to the request's decision; None when no decision is recorded under that id."""

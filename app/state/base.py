@@ -21,6 +21,7 @@ governance (stored responses, feedback...). Stores raise ``StoreUnavailableError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from app.state.records import Admission, KeyRecord, KeyUsage
@@ -73,6 +74,10 @@ class StateStore(Protocol):
     async def kv_get(self, namespace: str, key: str) -> bytes | None: ...
 
     async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+
+    async def kv_set_many(self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None) -> None:
+        """``kv_set`` of every ``(key, value)`` in one round trip (one transaction, one pipeline)."""
+        ...
 
     async def kv_delete(self, namespace: str, key: str) -> bool: ...
 

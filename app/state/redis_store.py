@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -233,6 +233,19 @@ class RedisStore:
     async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None:
         px = None if ttl_s is None else max(1, int(ttl_s * 1000))
         await self._call(lambda: self._client.set(self._kv(namespace, key), value, px=px))
+
+    async def kv_set_many(self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None) -> None:
+        if not items:
+            return
+        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
+
+        async def run() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, value in items:
+                    pipe.set(self._kv(namespace, key), value, px=px)
+                await pipe.execute()
+
+        await self._call(run)
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return bool(await self._call(lambda: self._client.delete(self._kv(namespace, key))))

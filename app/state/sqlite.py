@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -318,6 +318,20 @@ class SqliteStore:
             )
             if sweep:
                 c.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+
+        await self._tx(run)
+
+    async def kv_set_many(self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None) -> None:
+        if not items:
+            return
+        self._kv_writes += len(items)
+
+        def run(c: sqlite3.Connection, now: float) -> None:
+            expires = None if ttl_s is None else now + ttl_s
+            c.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                [(namespace, key, value, expires) for key, value in items],
+            )
 
         await self._tx(run)
 

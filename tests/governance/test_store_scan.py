@@ -42,3 +42,14 @@ async def test_glob_characters_in_the_namespace_are_literal(store: StateStore) -
 async def test_keys_with_colons_come_back_whole(store: StateStore) -> None:
     await store.kv_set("ns", "tenant:42:req", b"v")
     assert await store.kv_scan("ns") == [("tenant:42:req", b"v")]
+
+
+async def test_set_many_writes_every_pair_with_its_expiry(store: StateStore) -> None:
+    items = [(f"k{i}", f"v{i}".encode()) for i in range(600)]
+    await store.kv_set_many("batch", items, ttl_s=0.3)
+    await store.kv_set_many("batch", [], ttl_s=0.3)  # nothing to write is a no-op
+    assert sorted(await store.kv_scan("batch")) == sorted(items)
+    await store.kv_set_many("batch", [("k1", b"new")])  # replaces, and without expiry stays
+    assert await store.kv_get("batch", "k1") == b"new"
+    await asyncio.sleep(0.5)
+    assert await store.kv_scan("batch") == [("k1", b"new")]
