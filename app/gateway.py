@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.domain import ChatRequest
@@ -26,6 +26,33 @@ from app.settings.catalogue import GatewayConfig, load_config
 from app.settings.settings import Settings
 from app.state import StateStore, open_store
 from app.tokens import estimate_tokens
+
+
+class LazyCatalogue(Mapping[str, ModelInfo]):
+    """A ``CatalogueView`` whose entries are worked out when routing first reads them: a request naming its
+    model reads that model and its fallbacks, not the whole catalogue (availability checks every parameter
+    of the request). Iterating reads them all, in catalogue order."""
+
+    def __init__(self, names: Sequence[str], info: Callable[[str], ModelInfo]) -> None:
+        self._names, self._known, self._info = tuple(names), frozenset(names), info
+        self._seen: dict[str, ModelInfo] = {}
+
+    def __getitem__(self, name: str) -> ModelInfo:
+        found = self._seen.get(name)
+        if found is None:
+            if name not in self._known:
+                raise KeyError(name)
+            found = self._seen[name] = self._info(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 @dataclass
@@ -91,8 +118,9 @@ class Gateway:
         parameter of ``request`` is unavailable for it, and the reason names the parameter; so is a model
         outside the ``models`` of the request's key (unless ``for_key`` is false)."""
         principal = current_principal() if for_key else None
-        view: dict[str, ModelInfo] = {}
-        for entry in self.registry.entries():
+
+        def info(name: str) -> ModelInfo:
+            entry = self.registry.entry(name)
             target = entry.target
             reason = entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name)
             if reason is None and principal is not None and not principal.permits(target.name):
@@ -101,7 +129,7 @@ class Gateway:
                 missing = self.cannot_serve(target.name, request, stream=stream)
                 if missing:
                     reason = f"cannot serve {', '.join(missing)} ({target.provider})"
-            view[target.name] = ModelInfo(
+            return ModelInfo(
                 name=target.name,
                 provider=target.provider,
                 tier=target.config.tier,
@@ -111,7 +139,8 @@ class Gateway:
                 router_name=target.config.router_name,
                 unavailable_reason=reason,
             )
-        return view
+
+        return LazyCatalogue(self.registry.names(), info)
 
     def plan(self, inp: RouteInput) -> RouteDecision:
         """Route ``inp``. A model the client named that cannot honour one of its parameters is a 400
