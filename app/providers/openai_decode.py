@@ -99,23 +99,30 @@ def _int(value: object, what: str, provider: str, model: str) -> int:
     return value
 
 
-def parse_usage(raw: object, provider: str, model: str) -> Usage | None:
-    """Canonical usage of an OpenAI ``usage`` object; None when absent or without token counts."""
+CHAT_USAGE = ("prompt_tokens", "completion_tokens")  # chat completions' names; the Responses API says input/output
+
+
+def parse_usage(
+    raw: object, provider: str, model: str, names: tuple[str, str] = CHAT_USAGE, *, counts_required: bool = True
+) -> Usage | None:
+    """Canonical usage of an OpenAI ``usage`` object whose token counts are named ``names`` (their details
+    under ``<name>_details``); None when absent, or (``counts_required``) without token counts."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
         raise malformed(provider, model, "usage is not an object")
-    if raw.get("prompt_tokens") is None and raw.get("completion_tokens") is None:
+    inputs, outputs = names
+    if counts_required and raw.get(inputs) is None and raw.get(outputs) is None:
         return None
-    prompt = raw.get("prompt_tokens_details") or {}
-    completion = raw.get("completion_tokens_details") or {}
-    if not isinstance(prompt, dict) or not isinstance(completion, dict):
+    details_in = raw.get(f"{inputs}_details") or {}
+    details_out = raw.get(f"{outputs}_details") or {}
+    if not isinstance(details_in, dict) or not isinstance(details_out, dict):
         raise malformed(provider, model, "usage details are not objects")
     return Usage(
-        input_tokens=_int(raw.get("prompt_tokens"), "usage.prompt_tokens", provider, model),
-        output_tokens=_int(raw.get("completion_tokens"), "usage.completion_tokens", provider, model),
-        cached_input_tokens=_int(prompt.get("cached_tokens"), "usage cached_tokens", provider, model),
-        reasoning_tokens=_int(completion.get("reasoning_tokens"), "usage reasoning_tokens", provider, model),
+        input_tokens=_int(raw.get(inputs), f"usage.{inputs}", provider, model),
+        output_tokens=_int(raw.get(outputs), f"usage.{outputs}", provider, model),
+        cached_input_tokens=_int(details_in.get("cached_tokens"), "usage cached_tokens", provider, model),
+        reasoning_tokens=_int(details_out.get("reasoning_tokens"), "usage reasoning_tokens", provider, model),
     )
 
 

@@ -18,7 +18,8 @@ from app.domain import Passthrough, ReasoningPart, StreamChunk, ToolCall, ToolCa
 from app.errors import UpstreamError, UpstreamStreamError
 from app.providers.base import Decoded, SSEEvent
 from app.providers.errors import malformed
-from app.providers.openai_decode import _int, body_error, load_object, typed_error
+from app.providers.openai_decode import body_error, load_object, typed_error
+from app.providers.openai_decode import parse_usage as chat_usage
 
 PROTOCOL = "openai.responses"
 PATH = "/responses"
@@ -64,21 +65,12 @@ def _without_gateway_id(item: Any) -> Any:
 # --- answers ----------------------------------------------------------------------------------------------
 
 
+RESPONSES_USAGE = ("input_tokens", "output_tokens")
+
+
 def parse_usage(raw: object, provider: str, model: str) -> Usage | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise malformed(provider, model, "usage is not an object")
-    details_in = raw.get("input_tokens_details") or {}
-    details_out = raw.get("output_tokens_details") or {}
-    if not isinstance(details_in, dict) or not isinstance(details_out, dict):
-        raise malformed(provider, model, "usage details are not objects")
-    return Usage(
-        input_tokens=_int(raw.get("input_tokens"), "usage.input_tokens", provider, model),
-        output_tokens=_int(raw.get("output_tokens"), "usage.output_tokens", provider, model),
-        cached_input_tokens=_int(details_in.get("cached_tokens"), "usage cached_tokens", provider, model),
-        reasoning_tokens=_int(details_out.get("reasoning_tokens"), "usage reasoning_tokens", provider, model),
-    )
+    """Canonical usage of a Responses ``usage`` object (``openai_decode.parse_usage`` with its names)."""
+    return chat_usage(raw, provider, model, RESPONSES_USAGE, counts_required=False)
 
 
 def _texts(parts: object, key: str) -> str:
