@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.api.body_limit import BodyLimitMiddleware
+from app.api.direct_routes import DirectRoutes
 from app.api.errors import install_error_handlers
 from app.api.fastapi_options import fastapi_options
 from app.api.host_guard import HostGuardMiddleware, HostPolicy
@@ -19,6 +20,15 @@ from app.lifespan import lifespan_for
 from app.observability.setup import install_observability
 from app.routing.rules import EMPTY_REGISTRY, ConditionRegistry
 from app.settings.settings import Settings
+
+# POST endpoints whose handler is ``(request, gateway) -> Response``: called directly (app.api.direct_routes)
+DIRECT_ROUTES = {
+    "/v1/chat/completions": chat.chat_completions,
+    "/v1/messages": messages.create_message,
+    "/v1/messages/count_tokens": messages.count_tokens,
+    "/v1/responses": responses.create_response,
+    "/v1/embeddings": embeddings.embeddings,
+}
 
 
 def create_app(settings: Settings | None = None, conditions: ConditionRegistry = EMPTY_REGISTRY) -> FastAPI:
@@ -42,6 +52,7 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
     app.include_router(routing_feedback.router)
     app.include_router(key_management.router)
     app.include_router(responses.router)
+    app.add_middleware(DirectRoutes, routes=DIRECT_ROUTES)  # innermost: the hot POSTs skip FastAPI's router
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(GovernanceMiddleware)  # keys, limits, budgets (when a master key is set)
     app.state.in_flight = InFlight()  # the lifespan lets the last answers finish at shutdown

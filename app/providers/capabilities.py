@@ -42,10 +42,29 @@ FEATURES: tuple[tuple[str, Callable[[ChatRequest], bool], Callable[[Capabilities
 )
 
 
+HONOURED: dict[str, Callable[[Capabilities], bool]] = {name: honoured for name, _, honoured in FEATURES}
+
+
+def features_used(request: ChatRequest) -> tuple[str, ...]:
+    """The ``FEATURES`` ``request`` uses. Planning asks once per candidate model, so the answer for the
+    request seen last is kept (requests are immutable; it is matched by identity)."""
+    global _last_used
+    seen, used = _last_used
+    if seen is request:
+        return used
+    used = tuple(name for name, uses, _ in FEATURES if uses(request))
+    _last_used = (request, used)
+    return used
+
+
+_last_used: tuple[ChatRequest | None, tuple[str, ...]] = (None, ())
+
+
 def unsupported(request: ChatRequest, caps: Capabilities, *, stream: bool = False) -> tuple[str, ...]:
     """The parameters of ``request`` that change the answer's meaning and that ``caps`` cannot honour
     (``n > 1`` without native support runs as parallel calls, which a single stream cannot carry)."""
-    missing = tuple(name for name, used, honoured in FEATURES if used(request) and not honoured(caps))
+    used = features_used(request)
+    missing = tuple(name for name in used if not HONOURED[name](caps)) if used else ()
     if stream and request.n > 1 and not caps.native_n:
         missing += ("n",)
     return missing

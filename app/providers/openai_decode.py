@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -288,15 +287,17 @@ class OpenAIStreamDecoder:
         choices = body.get("choices") or []
         if not isinstance(choices, list):
             raise malformed(self._provider, self._model, "stream event choices is not a list")
-        chunks = [c for i, choice in enumerate(choices) if (c := self._choice(choice, i)) is not None]
-        if raw is None:
+        chunks: list[StreamChunk] = []
+        for position, choice in enumerate(choices):  # the event's bytes ride on its first chunk
+            chunk = self._choice(choice, position, None if chunks else raw)
+            if chunk is not None:
+                chunks.append(chunk)
+        if raw is None or chunks:
             return chunks
         usage_only = not choices and body.get("usage") is not None and not self._client_usage
-        if not chunks:
-            return [StreamChunk(raw=raw, raw_usage_only=usage_only)]
-        return [replace(chunks[0], raw=raw), *chunks[1:]]
+        return [StreamChunk(raw=raw, raw_usage_only=usage_only)]
 
-    def _choice(self, raw: object, position: int) -> StreamChunk | None:
+    def _choice(self, raw: object, position: int, event: bytes | None = None) -> StreamChunk | None:
         if not isinstance(raw, dict):
             raise malformed(self._provider, self._model, "a stream choice is not an object")
         index = raw["index"] if isinstance(raw.get("index"), int) else position
@@ -314,6 +315,7 @@ class OpenAIStreamDecoder:
             refusal=refusal if isinstance(refusal, str) else "",
             logprobs=raw.get("logprobs"),
             choice=index,
+            raw=event,
         )
         return chunk if chunk.has_output or chunk.logprobs is not None else None
 

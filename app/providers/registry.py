@@ -19,7 +19,7 @@ from app.errors import ModelNotFoundError
 from app.observability.instrumented import instrument
 from app.observability.logging import register_secret
 from app.pricing import resolve_price
-from app.providers.base import Codec, ModelTarget, Provider
+from app.providers.base import Capabilities, Codec, ModelTarget, Provider
 from app.providers.capabilities import unsupported
 from app.providers.provider import CodecProvider
 from app.providers.transport import Transport
@@ -100,6 +100,7 @@ class ProviderRegistry:
     def __init__(self, entries: dict[str, ModelEntry], providers: list[Provider]) -> None:
         self._entries = entries
         self._providers = providers
+        self._capabilities: dict[str, Capabilities] = {}  # a target's are fixed: asked once
 
     @classmethod
     def build(
@@ -171,7 +172,10 @@ class ProviderRegistry:
             return ("chat",)
         if entry.provider is None:
             return ()
-        return unsupported(request, entry.provider.capabilities(entry.target), stream=stream)
+        caps = self._capabilities.get(name)
+        if caps is None:
+            caps = self._capabilities[name] = entry.provider.capabilities(entry.target)
+        return unsupported(request, caps, stream=stream)
 
     def is_available(self, name: str) -> bool:
         entry = self._entries.get(name)
