@@ -252,6 +252,8 @@ class OpenAIStreamDecoder:
     ``[DONE]`` is held back and returned as the ``raw`` of ``finish()``'s chunk.
     """
 
+    raw_concatenates = True  # chat.py forwards pass-through events as bytes: merged events stay the same bytes
+
     def __init__(
         self, *, provider: str, model: str, passthrough: bool = False, client_usage: bool = False, n: int = 1
     ) -> None:

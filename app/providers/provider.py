@@ -16,8 +16,10 @@ from dataclasses import replace
 
 from app.domain import ChatRequest, Completion, ImagePart, StreamChunk, Usage
 from app.errors import GatewayError, UpstreamError, UpstreamServerError
-from app.providers.base import Capabilities, Codec, Decoded, HttpAnswer, ModelTarget
+from app.providers.base import Capabilities, Codec, Decoded, HttpAnswer, ModelTarget, StreamDecoder
 from app.providers.capabilities import to_drop, without
+from app.providers.coalesce import coalesce
+from app.providers.sse import SSEEvent
 from app.providers.transport import Transport, Who
 from app.tokens import estimate_prompt_tokens, estimate_tokens
 
@@ -133,16 +135,16 @@ class CodecProvider:
                 return
             decoder = self.codec.stream_decoder(request, target)
             one_call = self._one_call_only(request, target)
+            raw_merges = getattr(decoder, "raw_concatenates", False)
             output_chars = 0
             try:
-                async for event in reply.events():
-                    for chunk in decoder.feed(event):
+                async for batch in reply.event_batches():
+                    chunks, error = _decode_batch(decoder, batch, one_call)
+                    for chunk in coalesce(chunks, raw=raw_merges) if len(chunks) > 1 else chunks:
                         output_chars += len(chunk.delta) + len(chunk.reasoning)
-                        if one_call and chunk.tool_calls:
-                            chunk = replace(chunk, tool_calls=tuple(d for d in chunk.tool_calls if d.index == 0))
-                            if not chunk.has_output and chunk.raw is None:
-                                continue
                         yield chunk
+                    if error is not None:
+                        raise error
                 final = decoder.finish()
             except GatewayError:
                 raise
@@ -156,6 +158,26 @@ class CodecProvider:
         closer = getattr(self._media, "close", None)
         if closer is not None:
             await closer()
+
+
+def _decode_batch(
+    decoder: StreamDecoder, batch: list[SSEEvent], one_call: bool
+) -> tuple[list[StreamChunk], Exception | None]:
+    """The chunks of one read's events, and the error that stopped decoding them (the chunks before an
+    error event still reach the client)."""
+    chunks: list[StreamChunk] = []
+    for event in batch:
+        try:
+            decoded = decoder.feed(event)
+        except Exception as exc:
+            return chunks, exc
+        for chunk in decoded:
+            if one_call and chunk.tool_calls:
+                chunk = replace(chunk, tool_calls=tuple(d for d in chunk.tool_calls if d.index == 0))
+                if not chunk.has_output and chunk.raw is None:
+                    continue
+            chunks.append(chunk)
+    return chunks, None
 
 
 __all__ = ["CodecProvider", "UpstreamError", "estimate_usage"]

@@ -93,6 +93,12 @@ class StreamReply:
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """The SSE events as they arrive; ends when the upstream closes the body."""
+        async for batch in self.event_batches():
+            for event in batch:
+                yield event
+
+    async def event_batches(self) -> AsyncIterator[list[SSEEvent]]:
+        """The SSE events completed by each read of the body (never an empty list), as they arrive."""
         parser = SSEParser(self._max_event)
         content = self._response.content
         try:
@@ -104,10 +110,10 @@ class StreamReply:
                     raise _timeout(self._who, "stream sent nothing", self._idle_s) from None
                 if not chunk:
                     break
-                for event in parser.feed(chunk):
-                    yield event
-            for event in parser.close():
-                yield event
+                if batch := parser.feed(chunk):
+                    yield batch
+            if batch := parser.close():
+                yield batch
         except (aiohttp.ClientError, OSError, EventTooLarge) as exc:
             raise boundary_error(exc, self._who) from exc
 

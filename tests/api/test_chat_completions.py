@@ -70,7 +70,10 @@ async def test_non_streamed_answer_has_the_openai_shape(
 async def test_streamed_answer_with_usage_in_the_last_chunk(
     client: openai.AsyncOpenAI, upstream: FakeUpstream, model: str
 ) -> None:
-    upstream.script(upstream_id(model), Reply(text="one two three four", input_tokens=5, output_tokens=4))
+    # the pieces 20 ms apart, as a model writes them: each is forwarded as it comes (events that arrive in
+    # one read are forwarded together, app.providers.coalesce)
+    reply = Reply(text="one two three four", input_tokens=5, output_tokens=4, chunk_delay_s=0.02)
+    upstream.script(upstream_id(model), reply)
     stream = await client.chat.completions.create(
         model=model, messages=USER, stream=True, stream_options={"include_usage": True}
     )
@@ -300,7 +303,7 @@ async def test_models_list_parses_with_the_openai_client(client: openai.AsyncOpe
 
 
 async def test_complete_stream_events(raw: httpx.AsyncClient, upstream: FakeUpstream) -> None:
-    upstream.script("gpt-4o-mini", Reply(text="a b c", input_tokens=4, output_tokens=3))
+    upstream.script("gpt-4o-mini", Reply(text="a b c", input_tokens=4, output_tokens=3, chunk_delay_s=0.02))
     body = {"prompt": "hi", "routing": "specific", "model": "gpt-4o-mini", "stream": True}
     response = await raw.post("/v1/complete", json=body)
     assert response.status_code == 200

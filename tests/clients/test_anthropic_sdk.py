@@ -77,7 +77,9 @@ def test_create(client: anthropic.Anthropic, upstream: FakeUpstream, model: str)
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream(client: anthropic.Anthropic, upstream: FakeUpstream, model: str) -> None:
-    script(upstream, model, Reply(text="It is sunny in Paris today.", input_tokens=9, output_tokens=6))
+    script(
+        upstream, model, Reply(text="It is sunny in Paris today.", input_tokens=9, output_tokens=6, chunk_delay_s=0.02)
+    )
     with client.messages.stream(model=model, max_tokens=50, messages=ASK) as stream:
         texts = list(stream.text_stream)
         final = stream.get_final_message()

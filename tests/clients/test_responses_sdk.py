@@ -69,7 +69,7 @@ def test_create(client: openai.OpenAI, upstream: FakeUpstream, model: str) -> No
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream(client: openai.OpenAI, upstream: FakeUpstream, model: str) -> None:
-    script(upstream, model, Reply(text="Sunny and warm in Paris."))
+    script(upstream, model, Reply(text="Sunny and warm in Paris.", chunk_delay_s=0.02))
     with client.responses.stream(model=model, input="Weather in Paris?") as stream:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()

@@ -109,7 +109,10 @@ async def test_stream_yields_text_and_ends_with_usage(
     registry: ProviderRegistry, upstream: FakeUpstream, name: str
 ) -> None:
     entry = _entry(registry, name)
-    upstream.script(entry.target.upstream_model, Reply(text="one two three four", input_tokens=7, output_tokens=4))
+    upstream.script(
+        entry.target.upstream_model,
+        Reply(text="one two three four", input_tokens=7, output_tokens=4, chunk_delay_s=0.02),
+    )
     text, chunks = await _collect(entry)
     assert text == "one two three four"
     assert len([c for c in chunks if c.delta]) >= 2, "the answer must arrive in several chunks"
