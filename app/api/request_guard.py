@@ -7,8 +7,9 @@
 - **A client that disconnects** before its answer started cancels the handler at once, and with it the
   upstream call (a non-streamed request otherwise runs to its end for nobody). The request is logged 499
   with the tokens and cost spent so far (orchestration charges a cancelled call its estimated prompt
-  tokens, flagged ``estimated``). Once a stream has started, its response watches the client itself
-  (``app.api.sse``): it reads the disconnect through this guard.
+  tokens, flagged ``estimated``). A stream's response asks the guard to cancel it on a disconnect after it
+  started too (``cancel_on_disconnect``, ``app.api.sse``): the guard's watcher is the stream's, and no task
+  of its own watches.
 - **The server's graceful-shutdown timeout** (``SWITCHYARD_DRAIN_S``) cancels what still runs: a request whose
   answer has not started gets 503 ``shutting_down`` (``Connection: close``); a stream ends with its
   protocol's error event (``app.api.sse``). The server's protocol marks the requests in flight when the
@@ -32,6 +33,10 @@ from app.observability.context import annotate
 
 log = logging.getLogger("switchyard.errors")
 
+
+GUARD = "switchyard.request_guard"
+"""Scope key of the request's guard state (``_Request``), for a streaming response to ask for
+``cancel_on_disconnect``."""
 
 SHUTTING_DOWN = "switchyard.shutting_down"
 """Scope key the server's HTTP protocol sets on the requests in flight when its graceful shutdown begins
@@ -76,11 +81,22 @@ class InFlight:
 class _Request:
     """One request's state as the guard sees it."""
 
-    __slots__ = ("complete", "disconnected", "hung_up", "receive", "send_", "started", "task", "watcher")
+    __slots__ = (
+        "cancel_on_disconnect",
+        "complete",
+        "disconnected",
+        "hung_up",
+        "receive",
+        "send_",
+        "started",
+        "task",
+        "watcher",
+    )
 
     def __init__(self, receive: Receive, send: Send, task: asyncio.Task[Any]) -> None:
         self.receive, self.send_, self.task = receive, send, task
         self.started = self.complete = self.hung_up = False
+        self.cancel_on_disconnect = False  # also once the answer started (a stream): set by its response
         self.disconnected = asyncio.Event()
         self.watcher: asyncio.Task[None] | None = None
 
@@ -108,9 +124,14 @@ class _Request:
         while (await self.receive())["type"] != "http.disconnect":
             pass
         self.disconnected.set()
-        if not self.started and not self.complete:
+        if not self.complete and (not self.started or self.cancel_on_disconnect):
             self.hung_up = True
             self.task.cancel()
+
+    @property
+    def watching(self) -> bool:
+        """Whether the watcher runs (the body was read, the client is still there)."""
+        return self.watcher is not None and not self.watcher.done()
 
     def stop(self) -> None:
         """Cancel the watcher (it ends on the loop's next turn; not awaited, to spare the request one turn)."""
@@ -140,6 +161,7 @@ class RequestGuardMiddleware:
         task = asyncio.current_task()
         assert task is not None
         request = _Request(receive, send, task)
+        scope[GUARD] = request
         try:
             await self.app(scope, request.app_receive, request.app_send)
         except asyncio.CancelledError:

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.errors import error_body, openai_error_event
-from app.api.request_guard import ShuttingDownError
+from app.api.request_guard import GUARD, ShuttingDownError
 from app.errors import GatewayError
 from app.observability.context import annotate
 
@@ -72,6 +72,28 @@ class EventStreamResponse(Response):
         self._started = self._finished = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        guard = scope.get(GUARD)
+        if guard is None or not guard.watching:
+            await self._serve_watched(receive, send)
+            return
+        # the request guard watches the client: it cancels this task if the client leaves (and then takes
+        # the cancellation as the disconnect it is); no task of our own is needed
+        guard.cancel_on_disconnect = True
+        try:
+            await self._serve(send)
+        except asyncio.CancelledError:
+            if guard.hung_up:
+                self.disconnected = True
+                log.debug("client disconnected; stream cancelled")
+                annotate(error_type="client_disconnected")
+            else:  # the server ends us (shutdown): say so in the stream, then go
+                await self._end_cancelled(send)
+            raise
+        if self.background is not None:
+            await self.background()
+
+    async def _serve_watched(self, receive: Receive, send: Send) -> None:
+        """Serve with a task of our own that watches for the client's disconnect (no request guard)."""
         work = asyncio.create_task(self._serve(send))
         watcher = asyncio.create_task(self._watch(receive))
         try:

@@ -11,11 +11,14 @@ the task or predicted qualities, the prompt's token estimate, and the prompt its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 from app.routing.base import RouteDecision
 from app.settings.routing import FeedbackConfig
@@ -26,6 +29,7 @@ DECISIONS = "routing-decision"
 FEEDBACK = "routing-feedback"
 MISS_RETRIES, MISS_RETRY_S = 2, 0.05
 BATCH = 500  # decisions per store round trip
+GATHER_S = 0.1  # a decision waits this long for others to share its store round trip (drain() does not wait)
 MAX_PENDING = 50_000  # decisions waiting for the store, at most
 _DETAIL_KEYS = ("task", "level", "predicted_quality", "quality_tolerance", "rule", "detector")
 
@@ -46,13 +50,15 @@ def decision_record(decision: RouteDecision, model: str, tokens: int, prompt: st
 
 class FeedbackLog:
     """Writes decision records off the response path and adds feedback to them. Records wait in a bounded
-    buffer that one background writer empties, many per store round trip (``kv_set_many``): under load a
-    request costs an append, not a task and a transaction of its own."""
+    buffer that one background writer empties, many per store round trip (``kv_set_many``): a request costs
+    an append, not a task and a transaction of its own (the writer gathers for ``GATHER_S`` first, so a
+    quiet server too writes one transaction per interval, not one per request)."""
 
     def __init__(self, store: Callable[[], Awaitable[StateStore]], config: FeedbackConfig) -> None:
         self._store, self.config = store, config
         self._pending: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # set by drain(): write what is pending without gathering more
         self._dropped = 0
 
     def record(self, request_id: str, record: dict[str, Any]) -> None:
@@ -60,11 +66,14 @@ class FeedbackLog:
         if len(self._pending) >= MAX_PENDING:
             self._dropped += 1  # the store is far behind: shed decisions rather than memory
             return
-        self._pending.append((request_id, json.dumps(record).encode()))
+        self._pending.append((request_id, orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS)))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
 
     async def _write_pending(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(GATHER_S):
+                await self._now.wait()
         while self._pending:
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             try:
@@ -77,9 +86,13 @@ class FeedbackLog:
             self._dropped = 0
 
     async def drain(self) -> None:
-        """Wait for the pending writes (at shutdown, and in tests)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.gather(self._writer, return_exceptions=True)
+        """Write the pending decisions now and wait for them (at shutdown, before feedback is looked up)."""
+        self._now.set()
+        try:
+            while self._writer is not None and not self._writer.done():
+                await asyncio.gather(self._writer, return_exceptions=True)
+        finally:
+            self._now.clear()
 
     async def add(self, request_id: str, score: float, comment: str | None) -> dict[str, Any] | None:
         """Attach feedback to the request's decision; None when no decision is recorded under that id."""
