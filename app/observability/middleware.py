@@ -39,7 +39,10 @@ MAX_ERROR_MESSAGE = 300
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """32 hex digits: the time in milliseconds (12), then 80 random bits. Ids made later sort later, so the
+    stores keyed by request id (routing decisions, stored responses) append to their index instead of
+    touching a random page of it per insert (~10x less SQLite work per routing decision)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def _error_from_body(body: bytes) -> tuple[str | None, str | None]:

@@ -71,10 +71,15 @@ class FeedbackLog:
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
 
     async def _write_pending(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(GATHER_S):
-                await self._now.wait()
-        while self._pending:
+        """Write what is pending, a batch per ``GATHER_S`` (or per ``BATCH`` decisions); end when a gathering
+        interval brought nothing."""
+        while True:
+            if len(self._pending) < BATCH and not self._now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(GATHER_S):
+                        await self._now.wait()
+            if not self._pending:
+                break
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             try:
                 store = await self._store()
