@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.gateway import Gateway
 
@@ -35,27 +35,18 @@ class DirectRoutes:
         if handler is None:
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         request = Request(scope, receive, send)
         try:
             response = await handler(request, scope["app"].state.gateway)
-            await response(scope, receive, sender)
         except Exception as exc:
             on_error = _exception_handler(scope["app"].exception_handlers, exc)
             if on_error is None:
                 raise
-            if started:
-                raise RuntimeError("Caught handled exception, but response already started.") from exc
-            answer = await on_error(request, exc)
-            await answer(scope, receive, sender)
+            response = await on_error(request, exc)
             exc.__traceback__ = None  # a reused exception instance would pile up tracebacks
+        # the response's own failures go on as they are: a plain response raises none the handlers take, and
+        # a stream answers the errors of its opening itself (a failure after it started cuts it)
+        await response(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
