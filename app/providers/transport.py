@@ -166,6 +166,9 @@ class Transport:
                 # look them up and read ~/.netrc again on every call, each in a thread-pool hop
                 trust_env=False,
                 skip_auto_headers=("User-Agent",),
+                # no cookie jar: a vendor's Set-Cookie (a CDN's bot cookie) must not ride along on every
+                # client's later calls, and filtering a jar is work on every request
+                cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"user-agent": "switchyard"},
             )
         return self._session

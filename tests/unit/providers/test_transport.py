@@ -209,6 +209,35 @@ async def test_auth_header_and_body_reach_the_upstream(serve) -> None:
     assert "x-api-key: secret" in head and "content-type: application/json" in head
 
 
+async def test_a_vendors_cookie_never_rides_on_later_calls(serve) -> None:
+    """One client's call must not carry a cookie an upstream set on another's (no shared cookie jar)."""
+    heads: list[bytes] = []
+
+    async def handler(reader, writer):
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            await reader.readexactly(2)  # the body: {}
+            heads.append(head)
+            body = b"{}"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nset-cookie: __cf_bm=abc; Path=/\r\n"
+                b"content-length: %d\r\n\r\n" % len(body) + body
+            )
+            await writer.drain()
+
+    url = (await serve(handler)).replace("127.0.0.1", "localhost")  # aiohttp's jar ignores cookies of IPs
+    transport = Transport(url, {})
+    try:
+        for _ in range(2):
+            await transport.request(CALL, WHO, 5)
+    finally:
+        await transport.aclose()
+    assert len(heads) == 2 and all(b"cookie" not in head.lower() for head in heads)
+
+
 @pytest.mark.parametrize("exempt", [False, True])
 async def test_the_environment_proxy_is_honoured(serve, monkeypatch: pytest.MonkeyPatch, exempt: bool) -> None:
     """``HTTP_PROXY`` (read once per endpoint, not per call) carries the call; ``NO_PROXY`` exempts a host."""
