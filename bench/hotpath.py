@@ -48,8 +48,12 @@ PATHS = {
 }
 
 
+DISCONNECT_HOOK = "switchyard.disconnect_hook"
+DisconnectHook: Any = None  # app.api.request_guard's, once the app is imported (older trees have none)
+
+
 class Driver:
-    """Sends ASGI requests to ``app`` as uvicorn would."""
+    """Sends ASGI requests to ``app`` as uvicorn would (with switchyard serve's protocol)."""
 
     def __init__(self, app: Any, path: str, body: bytes) -> None:
         self.app = app
@@ -102,6 +106,8 @@ class Driver:
             "headers": self.headers,
             "state": {},
         }
+        if DisconnectHook is not None:  # what switchyard serve's protocol (app.api.http_limits) adds
+            scope[DISCONNECT_HOOK] = DisconnectHook()
         await self.app(scope, receive, send)
         done.set()
         return status, size
@@ -146,6 +152,12 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
 
     from app.main import create_app
     from app.settings.settings import Settings
+
+    global DisconnectHook
+    try:
+        from app.api.request_guard import DisconnectHook
+    except ImportError:
+        DisconnectHook = None
 
     state = args.log.with_name("state.db")  # the embedded store (routing decisions) in the scratch directory
     app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True, state_path=state))

@@ -11,6 +11,8 @@ subclass (``http="app.api.http_limits:LimitedHttpToolsProtocol"``; plain uvicorn
   included), counted as bytes arrive: 431 ``request_header_fields_too_large``;
 - ``header_timeout_s`` from the first byte of a request to the end of its head: 408 ``request_timeout``;
 - ``keepalive_s`` for a connection to send its first byte (new, or idle between requests): closed;
+- a ``DisconnectHook`` in each request's scope, fired when its connection is lost before its answer
+  completed (the request guard then needs no watcher task per request);
 - at most ``max_connections`` open connections (503 ``too_many_connections`` to the ones beyond) and at most
   ``max_idle_connections`` idle keep-alive ones (a connection that would exceed it is closed instead).
 
@@ -29,7 +31,7 @@ from typing import Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.api.request_guard import SHUTTING_DOWN
+from app.api.request_guard import DISCONNECT_HOOK, SHUTTING_DOWN, DisconnectHook
 from app.settings.settings import Settings
 
 PROTOCOL = "app.api.http_limits:LimitedHttpToolsProtocol"
@@ -115,6 +117,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._idle.discard(self)
         self._cancel_head_timer()
         super().connection_lost(exc)
+        # the request guard learns of it at once (app.api.request_guard), without a watcher task per request
+        for cycle in [self.cycle, *(cycle for cycle, _ in self.pipeline)]:
+            if cycle is not None and not cycle.response_complete:
+                hook = cycle.scope.get(DISCONNECT_HOOK)
+                if isinstance(hook, DisconnectHook):
+                    hook.fire()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -194,6 +202,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
+        self.scope[DISCONNECT_HOOK] = DisconnectHook()  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def _count(self, size: int) -> None:

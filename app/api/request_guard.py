@@ -15,14 +15,17 @@
   protocol's error event (``app.api.sse``). The server's protocol marks the requests in flight when the
   shutdown begins (``SHUTTING_DOWN``); any other cancellation is re-raised untouched.
 
-The guard starts one watcher task per request, once the request body has been read (a handler still
-reading its body sees a disconnect itself).
+Once the request body has been read (a handler still reading its body sees a disconnect itself), the guard
+learns of a disconnect from the server's protocol when it offers a ``DisconnectHook`` (``switchyard serve``'s
+``app.api.http_limits``: a call from its ``connection_lost``, no task); under any other server it starts one
+watcher task per request that waits for ``http.disconnect``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +36,9 @@ from app.observability.context import annotate
 
 log = logging.getLogger("switchyard.errors")
 
+
+DISCONNECT_HOOK = "switchyard.disconnect_hook"
+"""Scope key of the ``DisconnectHook`` a server's protocol offers for the request."""
 
 GUARD = "switchyard.request_guard"
 """Scope key of the request's guard state (``_Request``), for a streaming response to ask for
@@ -78,6 +84,23 @@ class InFlight:
         return True
 
 
+class DisconnectHook:
+    """Set by the server's protocol in a request's scope; ``fire()`` when the client's connection is lost
+    before the answer completed. The guard sets ``callback``."""
+
+    __slots__ = ("callback", "lost")
+
+    def __init__(self) -> None:
+        self.lost = False
+        self.callback: Callable[[], None] | None = None
+
+    def fire(self) -> None:
+        self.lost = True
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+
+
 class _Request:
     """One request's state as the guard sees it."""
 
@@ -85,6 +108,7 @@ class _Request:
         "cancel_on_disconnect",
         "complete",
         "disconnected",
+        "hook",
         "hung_up",
         "receive",
         "send_",
@@ -93,15 +117,15 @@ class _Request:
         "watcher",
     )
 
-    def __init__(self, receive: Receive, send: Send, task: asyncio.Task[Any]) -> None:
-        self.receive, self.send_, self.task = receive, send, task
+    def __init__(self, receive: Receive, send: Send, task: asyncio.Task[Any], hook: DisconnectHook | None) -> None:
+        self.receive, self.send_, self.task, self.hook = receive, send, task, hook
         self.started = self.complete = self.hung_up = False
         self.cancel_on_disconnect = False  # also once the answer started (a stream): set by its response
         self.disconnected = asyncio.Event()
         self.watcher: asyncio.Task[None] | None = None
 
     async def app_receive(self) -> Message:
-        if self.watcher is not None:  # the body was read: the watcher owns ``receive`` now
+        if self.watching or self.disconnected.is_set():  # the body was read: we learn of the disconnect now
             await self.disconnected.wait()
             return {"type": "http.disconnect"}
         message = await self.receive()
@@ -109,8 +133,17 @@ class _Request:
         if kind == "http.disconnect":
             self.disconnected.set()
         elif kind == "http.request" and not message.get("more_body", False):
-            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+            self._watch_client()
         return message
+
+    def _watch_client(self) -> None:
+        hook = self.hook
+        if hook is None:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+        elif hook.lost:
+            self._client_left()
+        else:
+            hook.callback = self._client_left
 
     async def app_send(self, message: Message) -> None:
         kind = message["type"]
@@ -123,6 +156,9 @@ class _Request:
     async def _watch(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
             pass
+        self._client_left()
+
+    def _client_left(self) -> None:
         self.disconnected.set()
         if not self.complete and (not self.started or self.cancel_on_disconnect):
             self.hung_up = True
@@ -130,11 +166,16 @@ class _Request:
 
     @property
     def watching(self) -> bool:
-        """Whether the watcher runs (the body was read, the client is still there)."""
+        """Whether a disconnect will reach us (the body was read, the client is still there)."""
+        hook = self.hook
+        if hook is not None:
+            return hook.callback is not None
         return self.watcher is not None and not self.watcher.done()
 
     def stop(self) -> None:
         """Cancel the watcher (it ends on the loop's next turn; not awaited, to spare the request one turn)."""
+        if self.hook is not None:
+            self.hook.callback = None
         watcher = self.watcher
         if watcher is not None and not watcher.done():
             watcher.cancel()
@@ -160,7 +201,7 @@ class RequestGuardMiddleware:
     async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        request = _Request(receive, send, task)
+        request = _Request(receive, send, task, scope.get(DISCONNECT_HOOK))
         scope[GUARD] = request
         try:
             await self.app(scope, request.app_receive, request.app_send)

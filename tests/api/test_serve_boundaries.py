@@ -259,7 +259,9 @@ def test_the_host_allow_list_on_loopback(conn: Connection, host: str, status: in
 # --- clients that hang up ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("endpoint", "stream"), [("complete", False), ("complete", True), ("chat", False)])
+@pytest.mark.parametrize(
+    ("endpoint", "stream"), [("complete", False), ("complete", True), ("chat", False), ("chat", True)]
+)
 def test_a_client_that_hangs_up_cancels_the_upstream_call_and_is_logged_499(
     endpoint: str, stream: bool, gateway: Served, upstream: FakeUpstream
 ) -> None:
@@ -270,6 +272,7 @@ def test_a_client_that_hangs_up_cancels_the_upstream_call_and_is_logged_499(
     connection = Connection.open(gateway.port)
     if endpoint == "chat":
         path, body = "/v1/chat/completions", {"model": "slow", "messages": [{"role": "user", "content": "hello"}]}
+        body["stream"] = stream
     else:
         path, body = "/v1/complete", complete("slow", stream=stream)
     connection.send(request("POST", path, body=body, headers={"x-request-id": request_id}))

@@ -55,11 +55,14 @@ async def test_a_steady_trickle_is_written_once_per_gathering_interval() -> None
         return store
 
     log = FeedbackLog(opened, FeedbackConfig())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     for i in range(60):  # ~0.3 s of traffic at 200 requests per second
         log.record(f"r{i}", {"i": i})
         await asyncio.sleep(0.005)
+    took = loop.time() - started
     await asyncio.sleep(feedback.GATHER_S * 1.5)
     assert sum(store.batches) == 60
-    assert len(store.batches) <= 0.3 / feedback.GATHER_S + 2, store.batches
+    assert len(store.batches) <= took / feedback.GATHER_S + 2, (store.batches, took)  # not ~one per 2 records
     await log.drain()
     await store.aclose()
