@@ -33,6 +33,7 @@ from app.orchestration.result import Charge, Ledger
 from app.orchestration.retry import RetryPolicy, Uniform, retry_delay
 from app.providers.base import ModelTarget
 from app.providers.registry import ModelEntry, ProviderRegistry
+from app.providers.transport import CALL_BOUND
 from app.tokens import estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,14 @@ class ModelCaller:
             ledger.attempted(target.name)
             try:
                 try:
-                    async with asyncio.timeout(target.timeout_s):
-                        result = await operation(entry)
+                    async with asyncio.timeout(target.timeout_s) as bounded:
+                        # the transport needs no timers of its own that would fire after this one
+                        ends = bounded.when()
+                        bound = CALL_BOUND.set(None if ends is None else (asyncio.current_task(), ends))
+                        try:
+                            result = await operation(entry)
+                        finally:
+                            CALL_BOUND.reset(bound)
                 except TimeoutError:
                     raise UpstreamTimeoutError(
                         f"{target.provider} did not answer within {target.timeout_s:g}s",

@@ -15,7 +15,7 @@ import pytest
 
 from app.errors import UpstreamConnectionError, UpstreamError, UpstreamServerError, UpstreamTimeoutError
 from app.providers.base import HttpCall
-from app.providers.transport import Transport, Who
+from app.providers.transport import CALL_BOUND, Transport, Who
 
 WHO = Who("openai", "m")
 CALL = HttpCall(path="/v1/x", body=b"{}")
@@ -110,6 +110,42 @@ async def test_no_answer_head_is_a_timeout(serve) -> None:
     try:
         with pytest.raises(UpstreamTimeoutError):
             await transport.request(CALL, WHO, 0.2)
+    finally:
+        await transport.aclose()
+
+
+async def test_an_outer_bound_of_the_same_task_replaces_the_transports_timers(serve) -> None:
+    """Under an attempt's timer that ends sooner (``CALL_BOUND``), the transport sets none of its own; a bound
+    set by another task (a child that the outer timer does not cancel) is not trusted."""
+
+    async def handler(reader, writer):
+        await _read_head(reader)
+        await asyncio.sleep(30)
+
+    transport = Transport(await serve(handler), {})
+    try:
+        loop = asyncio.get_running_loop()
+
+        async def bounded() -> None:  # claims an outer end in 0.1 s; the 1 s below stands in for that timer
+            token = CALL_BOUND.set((asyncio.current_task(), loop.time() + 0.1))
+            try:
+                await transport.request(CALL, WHO, 0.3)
+            finally:
+                CALL_BOUND.reset(token)
+
+        with pytest.raises(TimeoutError) as caught:  # not the transport's own timeout after 0.3 s
+            await asyncio.wait_for(bounded(), 1.0)
+        assert not isinstance(caught.value, UpstreamTimeoutError)
+
+        async def child() -> None:
+            await transport.request(CALL, WHO, 0.2)
+
+        token = CALL_BOUND.set((asyncio.current_task(), loop.time() + 0.1))
+        try:
+            with pytest.raises(UpstreamTimeoutError):
+                await asyncio.create_task(child())  # its own timer still runs
+        finally:
+            CALL_BOUND.reset(token)
     finally:
         await transport.aclose()
 
