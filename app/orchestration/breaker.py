@@ -1,11 +1,12 @@
 """Circuit breakers, one per model, on an injectable clock.
 
 States: ``closed`` (calls flow) -> ``open`` after ``failure_threshold`` failures in a row, or when at least
-``min_calls`` calls ended in the last ``window_s`` seconds and the share of failures among them reached
-``error_rate_threshold``. ``open`` -> ``half_open`` once ``cooldown_s`` has passed (seen lazily, on the
-next look): one probe call is let through; its success closes the circuit, its failure reopens it for
-another cooldown. Only errors that say something about the model's health count as failures: a bad
-request (400) or a cancelled call (a race loser, a passed deadline) count as neither failure nor success.
+``min_calls`` calls ended in the last ``window_s`` seconds (counted in slices of 1% of it) and the share of
+failures among them reached ``error_rate_threshold``. ``open`` -> ``half_open`` once ``cooldown_s`` has
+passed (seen lazily, on the next look): one probe call is let through; its success closes the circuit, its
+failure reopens it for another cooldown. Only errors that say something about the model's health count as
+failures: a bad request (400) or a cancelled call (a race loser, a passed deadline) count as neither failure
+nor success.
 
 Transitions decided *here* (opened by failures, closed by a successful probe) are reported to the board's
 ``on_transition`` hook with the seconds the circuit stays open, so they can be shared with other worker
@@ -27,6 +28,7 @@ State = Literal["closed", "half_open", "open"]
 Clock = Callable[[], float]
 OnChange = Callable[[str, State], None]
 OnTransition = Callable[[str, State, float], None]  # (model, "open" | "closed", seconds open)
+WINDOW_SLICES = 100  # the error-rate window is counted in slices of 1% of window_s
 
 
 class CircuitOpenError(UpstreamUnavailableError):
@@ -57,7 +59,10 @@ class CircuitBreaker:
         self._state: State = "closed"
         self._opened_at = 0.0
         self._consecutive = 0
-        self._window: deque[tuple[float, bool]] = deque()  # (when, failed)
+        # the window's calls counted per slice of window_s / WINDOW_SLICES: [slice index, calls, failures]
+        # (memory and time per call do not grow with the request rate, as a list of every call did)
+        self._window: deque[list[int]] = deque()
+        self._slice_s = config.window_s / WINDOW_SLICES
         self._probe_in_flight = False
 
     @property
@@ -141,17 +146,26 @@ class CircuitBreaker:
         }
 
     def _remember(self, failed: bool) -> None:
-        self._window.append((self._clock(), failed))
+        index = int(self._clock() // self._slice_s)
+        window = self._window
+        if window and window[-1][0] == index:
+            counts = window[-1]
+            counts[1] += 1
+            counts[2] += failed
+            return
+        window.append([index, 1, int(failed)])
         self._trim()
 
     def _trim(self) -> None:
+        """Drop the slices that ended before the window's start (a call counts up to one slice longer)."""
         horizon = self._clock() - self.config.window_s
-        while self._window and self._window[0][0] < horizon:
-            self._window.popleft()
+        window, slice_s = self._window, self._slice_s
+        while window and (window[0][0] + 1) * slice_s <= horizon:
+            window.popleft()
 
     def _window_counts(self) -> tuple[int, int]:
         self._trim()
-        return sum(1 for _, failed in self._window if failed), len(self._window)
+        return sum(counts[2] for counts in self._window), sum(counts[1] for counts in self._window)
 
     def _should_open(self) -> bool:
         if self._state == "open":
