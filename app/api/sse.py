@@ -5,9 +5,10 @@ cleanly (routing, fallbacks until a first chunk). If that fails, the client gets
 with its HTTP status, exactly like the non-streamed endpoint. Otherwise the 200 event stream starts and
 its events are forwarded as they are produced, with no buffering.
 
-From the first byte of the request to the last event, the response watches for the client's disconnect
-and cancels the work at once (Starlette's ``StreamingResponse`` only notices when its next write fails,
-which may be long after the upstream started generating tokens nobody will read).
+From the first byte of the request to the last event, a client's disconnect cancels the work at once: the
+request guard (``app.api.request_guard``, which runs every request of the app) is asked to cancel the
+stream too once it started (``cancel_on_disconnect``). Starlette's ``StreamingResponse`` only notices when
+its next write fails, which may be long after the upstream started generating tokens nobody will read.
 
 When the server cancels the response (its graceful shutdown's drain period, ``SWITCHYARD_DRAIN_S``, is
 over), a stream that started ends with its protocol's error event (``EventStream.error_event``,
@@ -73,16 +74,12 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         guard = scope.get(GUARD)
-        if guard is None or not guard.watching:
-            await self._serve_watched(receive, send)
-            return
-        # the request guard watches the client: it cancels this task if the client leaves (and then takes
-        # the cancellation as the disconnect it is); no task of our own is needed
-        guard.cancel_on_disconnect = True
+        if guard is not None:  # it cancels this task if the client leaves, and takes the cancellation as that
+            guard.cancel_on_disconnect = True
         try:
             await self._serve(send)
         except asyncio.CancelledError:
-            if guard.hung_up:
+            if guard is not None and guard.hung_up:
                 self.disconnected = True
                 log.debug("client disconnected; stream cancelled")
                 annotate(error_type="client_disconnected")
@@ -91,32 +88,6 @@ class EventStreamResponse(Response):
             raise
         if self.background is not None:
             await self.background()
-
-    async def _serve_watched(self, receive: Receive, send: Send) -> None:
-        """Serve with a task of our own that watches for the client's disconnect (no request guard)."""
-        work = asyncio.create_task(self._serve(send))
-        watcher = asyncio.create_task(self._watch(receive))
-        try:
-            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:  # the server ends us (shutdown): say so in the stream, then go
-            await self._stop(work, watcher)
-            await self._end_cancelled(send)
-            raise
-        await self._stop(work, watcher)
-        if self.disconnected:
-            log.debug("client disconnected; stream cancelled")
-            annotate(error_type="client_disconnected")
-            return
-        work.result()  # re-raise a failure after the stream started: the server then aborts it
-        if self.background is not None:
-            await self.background()
-
-    async def _stop(self, work: asyncio.Task[None], watcher: asyncio.Task[None]) -> None:
-        if not work.done():
-            self.disconnected = watcher.done()
-            work.cancel()
-        watcher.cancel()
-        await asyncio.gather(work, watcher, return_exceptions=True)
 
     async def _end_cancelled(self, send: Send) -> None:
         """A stream that started and did not finish: its protocol's error event, then the end."""
@@ -129,11 +100,6 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self._finished = True
         except Exception:  # the connection is gone
-            pass
-
-    @staticmethod
-    async def _watch(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
             pass
 
     async def _serve(self, send: Send) -> None:

@@ -108,14 +108,9 @@ class StreamReply:
         body = await _read_body(self._response, self._who, self._idle_s, self._max_body)
         return HttpAnswer(self.status, self.headers, body)
 
-    async def events(self) -> AsyncIterator[SSEEvent]:
-        """The SSE events as they arrive; ends when the upstream closes the body."""
-        async for batch in self.event_batches():
-            for event in batch:
-                yield event
-
     async def event_batches(self) -> AsyncIterator[list[SSEEvent]]:
-        """The SSE events completed by each read of the body (never an empty list), as they arrive."""
+        """The SSE events completed by each read of the body (never an empty list), as they arrive; ends when
+        the upstream closes the body."""
         parser = SSEParser(self._max_event)
         content = self._response.content
         try:

@@ -133,7 +133,8 @@ def _embedding_model(config: RoutingConfig, source: str) -> tuple[str | None, st
 def load_routing_models(config: RoutingConfig, source: str = "<config>") -> RoutingModels:
     """Check what ``config`` asks for and return the models (see the module docstring)."""
     name, note = _embedding_model(config, source)
-    if name is not None and config.semantic.enabled and not examples_for(config):
+    examples = examples_for(config) if config.semantic.enabled else {}
+    if name is not None and config.semantic.enabled and not examples:
         raise ConfigError(source, "routing.semantic.examples", "semantic task routing needs at least one example")
     learned, path = None, config.learned.path
     if path is not None:
@@ -154,9 +155,7 @@ def load_routing_models(config: RoutingConfig, source: str = "<config>") -> Rout
             "routing: embedding %s (%s), %s, learned router %s",
             name,
             "loading now" if config.embedding.preload else "loaded on first use",
-            f"{sum(map(len, examples_for(config).values()))} task examples"
-            if config.semantic.enabled
-            else "semantic tasks off",
+            f"{sum(map(len, examples.values()))} task examples" if config.semantic.enabled else "semantic tasks off",
             f"{path} ({len(learned.models)} models)" if learned and path else "not configured",
         )
     if config.embedding.preload:

@@ -195,8 +195,8 @@ async def test_stream_events_and_idle_timeout(serve) -> None:
         async with reply:
             assert reply.status == 200
             with pytest.raises(UpstreamTimeoutError):
-                async for event in reply.events():
-                    seen.append(event.data)
+                async for batch in reply.event_batches():
+                    seen.extend(event.data for event in batch)
         assert seen == ["one"]
     finally:
         await transport.aclose()
@@ -220,7 +220,7 @@ async def test_a_stream_that_drips_forever_keeps_each_gap_short(serve) -> None:
     transport = Transport(await serve(handler), {})
     try:
         async with await transport.open_stream(STREAM_CALL, WHO, 1.0) as reply:
-            data = [event.data async for event in reply.events()]
+            data = [event.data async for batch in reply.event_batches() for event in batch]
         assert data == [str(i) for i in range(10)]
     finally:
         await transport.aclose()
