@@ -40,8 +40,8 @@ MAX_ERROR_MESSAGE = 300
 
 def new_request_id() -> str:
     """32 hex digits: the time in milliseconds (12), then 80 random bits. Ids made later sort later, so the
-    stores keyed by request id (routing decisions, stored responses) append to their index instead of
-    touching a random page of it per insert (~10x less SQLite work per routing decision)."""
+    stores keyed by request id (routing decisions) append to their index instead of touching a random page
+    of it per insert, which matters once a table holds weeks of them (not measurable on a fresh one)."""
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 

@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (namespace, key));
 """
 REQUESTS, TOKENS = "r", "t"
-KV_ROWS = 200  # rows per INSERT of kv_set_many (800 parameters, far below SQLite's limit of 32,766)
 
 
 class SqliteStore:
@@ -329,13 +328,10 @@ class SqliteStore:
 
         def run(c: sqlite3.Connection, now: float) -> None:
             expires = None if ttl_s is None else now + ttl_s
-            # one statement per KV_ROWS rows, not one per row: the sqlite3 module hands the GIL back and
-            # forth around every step, and against a busy event loop each hand-off is a thread switch
-            for start in range(0, len(items), KV_ROWS):
-                part = items[start : start + KV_ROWS]
-                values = ", ".join(("(?, ?, ?, ?)",) * len(part))
-                params = [p for key, value in part for p in (namespace, key, value, expires)]
-                c.execute(f"INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES {values}", params)
+            c.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                [(namespace, key, value, expires) for key, value in items],
+            )
 
         await self._tx(run)
 
