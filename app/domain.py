@@ -12,8 +12,10 @@ gateway-owned fields replaced).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
+
+from app.records import record
 
 Role = Literal["system", "user", "assistant", "tool"]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
@@ -22,13 +24,13 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 # --- content -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class TextPart:
     text: str
     cache_control: dict[str, Any] | None = None  # an Anthropic-style cache breakpoint on this part
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ImagePart:
     """An image by URL (``https:``) or inline (``data`` is base64, ``media_type`` e.g. ``image/png``)."""
 
@@ -38,7 +40,7 @@ class ImagePart:
     detail: str | None = None  # OpenAI's auto | low | high
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class FilePart:
     """A document (PDF and the like): inline base64 ``data`` with its ``media_type``, or a URL / file id."""
 
@@ -52,7 +54,7 @@ class FilePart:
 ContentPart = TextPart | ImagePart | FilePart
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ReasoningPart:
     """Reasoning a model produced: its text (or summary), the vendor's signature or encrypted content that
     must travel back unchanged in the next turn, and ``redacted`` for reasoning the vendor hid."""
@@ -63,7 +65,7 @@ class ReasoningPart:
     provider: str | None = None  # whose signature it is (signatures only mean something to their vendor)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ToolCall:
     """A complete tool call made by the assistant; ``arguments`` is the JSON text."""
 
@@ -72,7 +74,7 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ToolSpec:
     """A function the model may call; ``parameters`` is a JSON Schema object; ``strict`` asks the vendor
     to keep the arguments to the schema exactly."""
@@ -83,7 +85,7 @@ class ToolSpec:
     strict: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Message:
     role: Role
     content: str = ""
@@ -109,7 +111,7 @@ class Message:
 # --- request options -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ResponseFormat:
     """``text``, ``json_object`` (any JSON object) or ``json_schema`` (``schema``, ``name``, ``strict``)."""
 
@@ -120,7 +122,7 @@ class ResponseFormat:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Reasoning:
     """How much the model should think: an effort level, or a token budget (Anthropic's and Gemini's
     form); ``summary`` asks for a reasoning summary where the vendor offers one."""
@@ -130,7 +132,7 @@ class Reasoning:
     summary: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class SourceBody:
     """The client's request as it arrived, for the same-protocol pass-through."""
 
@@ -145,7 +147,7 @@ class SourceBody:
 DROPPABLE_OPTIONS = ("store", "prompt_cache_key", "safety_identifier", "service_tier", "user", "metadata")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ChatRequest:
     """One chat completion as the gateway sees it, whatever API it came in through."""
 
@@ -193,7 +195,7 @@ class ChatRequest:
 # --- answers -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Usage:
     """Tokens of one call. ``input_tokens`` counts every input token, cached ones included (OpenAI's
     convention: ``cached_input_tokens`` and ``cache_write_tokens`` are parts of it); ``reasoning_tokens``
@@ -218,7 +220,7 @@ class Usage:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Choice:
     """One alternative answer (``n > 1``); the first one is the ``Completion``'s own fields."""
 
@@ -231,7 +233,7 @@ class Choice:
     logprobs: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Passthrough:
     """The upstream's answer exactly as it was sent (same-protocol pass-through)."""
 
@@ -240,7 +242,7 @@ class Passthrough:
     content_type: str = "application/json"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Completion:
     """One model's answer. ``model`` is the catalogue name; ``cost`` is None when the price is unknown."""
 
@@ -261,7 +263,7 @@ class Completion:
     dropped_params: tuple[str, ...] = ()  # droppable options the target could not honour (not sent)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ToolCallDelta:
     """A fragment of a streamed tool call; fragments with the same ``index`` concatenate."""
 
@@ -271,7 +273,7 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class StreamChunk:
     """A piece of a streamed answer. The last chunk of every stream has ``usage`` and ``finish_reason``.
 

@@ -39,8 +39,9 @@ GatewayError (500 internal_error)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from app.records import record
 
 
 class GatewayError(Exception):
@@ -261,7 +262,7 @@ class UpstreamStreamError(UpstreamError):
     error_type = "upstream_stream_error"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Failure:
     """One failed attempt, as reported to the client."""
 

@@ -29,7 +29,7 @@ misleading 0. The in-process local model (``llamacpp``) costs 0 unless configure
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from genai_prices import calc_price
 from genai_prices.types import ModelPrice, StartDateConstraint, TieredPrices, TimeOfDateConstraint
 
 from app.domain import Usage
+from app.records import record
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ _GENAI_PRICES_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google"
 _PER_MTOK = 1_000_000.0
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Rates:
     """USD per token of each token class, for prompts in one size band."""
 
@@ -63,7 +64,7 @@ class Rates:
 Band = tuple[int, Rates]  # (above, rates): the rates of a call whose input_tokens > above; bands ascend
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Dated:
     """The bands of a table price that applies only while ``constraint`` is active (from a date, in some
     hours of the day). ``when`` describes it, for equality and hashing (the constraint itself is not
@@ -85,7 +86,7 @@ def _flat(
     return ((-1, Rates(rate_in, rate_out, read, written, rate_out)),)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Price:
     """A model's price. ``input_per_1k`` .. ``cache_write_per_1k`` are the base (shortest-prompt) prices per
     1k tokens that routing and ``/v1/models`` show; ``bands`` and ``dated`` are what calls are charged. Built
@@ -148,7 +149,7 @@ UNKNOWN_PRICE = Price(None, None, "unknown")
 # --- the genai-prices table, compiled ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class _Overrides:
     """Configured USD per token of each class (None: not configured)."""
 

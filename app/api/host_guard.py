@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.records import record
 
 LOOPBACK_NAMES = ("localhost",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -52,7 +53,7 @@ def is_loopback(host: str) -> bool:
     return _is_loopback_ip(host)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HostPolicy:
     """``names`` None: the default rule of the module docstring; else the allowed names (``*.`` suffixes)."""
 

@@ -25,20 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.api.request_guard import DISCONNECT_HOOK, SHUTTING_DOWN, DisconnectHook
+from app.records import record
 from app.settings.settings import Settings
 
 PROTOCOL = "app.api.http_limits:LimitedHttpToolsProtocol"
 _IDLE = "_switchyard_idle"  # the set of idle keep-alive connections, on uvicorn's per-worker ServerState
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ConnectionLimits:
     max_header_count: int = 100
     max_header_bytes: int = 64 * 1024

@@ -5,15 +5,15 @@ and of what the gateway knows of each model (``Candidate``); no I/O."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from app.embeddings.codec import embedding_codec
 from app.embeddings.types import EmbeddingRequest
 from app.errors import InvalidRequestError, ModelNotFoundError, NoModelAvailableError, PermissionDeniedError
+from app.records import record
 from app.routing.base import RouteDecision, Skipped
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Candidate:
     """A catalogue model as planning sees it: ``unavailable`` says why it cannot be called now (no key,
     open circuit), ``permitted`` whether the request's key may use it."""

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from app.domain import Usage
 from app.embeddings.codec import EmbeddingCodec, embedding_codec, error, inputs_per_call
@@ -32,6 +31,7 @@ from app.orchestration.result import Ledger, sum_cost
 from app.providers.base import ModelTarget
 from app.providers.registry import ModelEntry
 from app.providers.transport import Transport, Who
+from app.records import record
 from app.routing.base import RouteDecision
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def estimate_input_tokens(request: EmbeddingRequest) -> int:
     return sum(input_tokens(item) for item in request.inputs)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Part:
     """One upstream call's answer, with its usage (estimated when the vendor sent none) and exact cost."""
 
@@ -53,7 +53,7 @@ class Part:
     cost: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class EmbeddingOutcome:
     """The answer, the failed models, and what the request consumed over every call (failed models'
     finished parts and cut-off calls included)."""

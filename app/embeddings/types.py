@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Literal
 
 from app.domain import Usage
+from app.records import record
 from app.tokens import estimate_tokens
 
 EncodingFormat = Literal["float", "base64"]
@@ -19,7 +20,7 @@ def input_tokens(item: str | tuple[int, ...]) -> int:
     return estimate_tokens(item) if isinstance(item, str) else len(item)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class EmbeddingRequest:
     """What the client asked for. ``inputs`` are texts, or token arrays when ``tokens``; ``source`` is the
     client's body (for the pass-through to OpenAI-protocol upstreams); ``ignored`` the fields Switchyard
@@ -54,7 +55,7 @@ class EmbeddingRequest:
         return tuple(replace(self, inputs=tuple(group)) for group in groups)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class EmbeddedBatch:
     """One upstream answer: a vector per input, in input order; ``usage`` None when the upstream reports
     none; ``body`` the answer's bytes when they can go back to the client as sent."""
@@ -65,7 +66,7 @@ class EmbeddedBatch:
     body: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Embeddings:
     """The whole answer of one model, reassembled: vectors in input order, usage and cost summed over its
     upstream calls; ``body`` the one upstream answer's bytes when it can be returned as sent."""

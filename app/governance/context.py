@@ -5,13 +5,13 @@ background work) there is no principal and nothing is restricted or metered."""
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from typing import Any
 
+from app.records import record
 from app.state.records import KeyRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Principal:
     """The master key (``record`` None) or a virtual key, as validated at ``validated_at`` (monotonic)."""
 

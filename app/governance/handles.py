@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.domain import Usage
 from app.governance.context import request_holds
+from app.records import record
 from app.state.base import StateStore
 from app.state.records import KeyRecord
 
@@ -18,7 +18,7 @@ LEASE_TTL_S = 30.0  # a max_parallel lease expires unless renewed (a dead worker
 LEASE_RENEW_S = 10.0
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class GovernanceConfig:
     master_key: str
     protect_metrics: bool = False

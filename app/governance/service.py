@@ -46,6 +46,7 @@ from app.governance.refusals import auth_error, refusal
 from app.observability.metrics import record_key_request, record_key_spend
 from app.orchestration.breaker_sync import RateLimitedWarning
 from app.providers.base import ModelTarget
+from app.records import record
 from app.settings.orchestration import OrchestrationConfig
 from app.settings.settings import Settings
 from app.state import open_store
@@ -67,7 +68,7 @@ class _Cached:
     validated_at: float  # monotonic time the store last confirmed the record
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class _Pending:
     key_id: str
     reservation_id: str | None

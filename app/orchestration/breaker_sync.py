@@ -24,10 +24,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Literal
 
 from app.orchestration.breaker import BreakerBoard, State
+from app.records import record
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ WallClock = Callable[[], float]
 Shared = Literal["open", "closed"]
 
 
-@dataclass(frozen=True)
+@record
 class Transition:
     """One worker's breaker transition, in wall-clock seconds (comparable across processes)."""
 

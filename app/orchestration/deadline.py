@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from app.errors import DeadlineExceededError, UnprocessableError
+from app.records import record
 from app.settings.orchestration import OrchestrationConfig
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Deadline:
     """``at`` on ``clock`` (seconds); ``timeout_s`` is the budget it was made from."""
 

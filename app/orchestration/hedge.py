@@ -9,7 +9,6 @@ after the hedge, later models are only started when every running call has faile
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from app.domain import ChatRequest, Completion
 from app.orchestration.attempt import ModelCaller
@@ -19,10 +18,11 @@ from app.orchestration.options import HedgeOptions
 from app.orchestration.parallel import all_failed
 from app.orchestration.race import race
 from app.orchestration.result import Ledger
+from app.records import record
 from app.settings.orchestration import OrchestrationConfig
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HedgeDelay:
     seconds: float
     source: str  # request | p95 | config

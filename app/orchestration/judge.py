@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from app.domain import ChatRequest, Message
+from app.records import record
 
 _MARKUP = re.compile(r"[*_`#>\[\]()]")
 _ONLY = re.compile(r"^\s*(?:(?:response|answer|candidate|option)\s*)?(?:no\.?|number|#)?\s*(\d+)\s*[.!)]?\s*$")
@@ -30,7 +30,7 @@ JUDGE_SYSTEM = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Verdict:
     """The parsed judge reply: ``choice`` is 1-based, or None with the ``reason`` it was not usable."""
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from app.records import record
 
 Strategy = Literal["race", "all", "consensus", "vote"]
 SelectorName = Literal["agreement", "longest", "shortest", "cheapest"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HedgeOptions:
     """Hedge the primary model: ``delay_s`` None means the configured delay or the observed p95."""
 
     delay_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RunOptions:
     """``strategy`` applies to parallel routing; ``hedge`` to single-answer routing; ``timeout_s`` is
     the request's overall deadline (None: the configured default)."""

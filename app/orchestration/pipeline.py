@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from app.domain import ChatRequest, Completion, Message
@@ -19,6 +18,7 @@ from app.orchestration.deadline import Deadline, request_timeout
 from app.orchestration.executor import Executor
 from app.orchestration.result import Charge, Ledger, sum_cost
 from app.orchestration.template import render, variables
+from app.records import record
 from app.routing.base import RouteDecision, RouteInput
 from app.settings.orchestration import PipelineConfig, PipelineStep
 
@@ -30,7 +30,7 @@ class PipelineNotFoundError(InvalidRequestError):
     error_type = "pipeline_not_found"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class StepResult:
     step: PipelineStep
     completion: Completion
@@ -59,7 +59,7 @@ class StepResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PipelineRun:
     name: str
     steps: tuple[StepResult, ...]

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain import Completion, Usage
 from app.errors import Failure
+from app.records import record
 
 
 def sum_cost(costs: list[float | None]) -> float | None:
@@ -24,7 +25,7 @@ def sum_cost(costs: list[float | None]) -> float | None:
     return float(sum(c for c in costs if c is not None))
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Charge:
     """A call that produced no completion but may be billed: ``reason`` is cancelled or timeout."""
 
@@ -46,7 +47,7 @@ class Charge:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Outcome:
     """The chosen completion, the other answers made, the failures, and the totals over every call."""
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from app.errors import UpstreamError, UpstreamRateLimitError
+from app.records import record
 from app.settings.orchestration import OrchestrationConfig
 
 Uniform = Callable[[float, float], float]
 """A source of uniform random numbers in ``[a, b]``, injectable for deterministic tests."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RetryPolicy:
     max_retries: int = 2
     base_s: float = 0.25

@@ -36,6 +36,7 @@ from app.orchestration.result import Ledger
 from app.orchestration.toolcalls import ToolCallAssembler
 from app.providers.capabilities import to_drop
 from app.providers.registry import ModelEntry
+from app.records import record
 from app.routing.base import RouteDecision
 from app.tokens import estimate_prompt_tokens
 
@@ -185,7 +186,7 @@ class StreamSession:
             await hold.settle(self.entry.target.price.usage_cost(used), used)
 
 
-@dataclass(frozen=True)
+@record
 class _Started:
     entry: ModelEntry
     first: StreamChunk

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from app.records import record
 
 GATEWAY_SIGNATURE = "swy1."
 ANTHROPIC = "anthropic"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ForeignSignature:
     """What a gateway-made signature says: whose reasoning, its own signature (None: unsigned), redacted."""
 

@@ -11,16 +11,17 @@ session, the auth header, the timeouts and the one error boundary. ``CodecProvid
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from app.domain import ChatRequest, Choice, Completion, Passthrough, ReasoningPart, StreamChunk, ToolCall, Usage
 from app.errors import UpstreamError
 from app.pricing import Price
+from app.records import record
 from app.settings.catalogue import ModelConfig
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ModelTarget:
     """A catalogue model ready to call. ``timeout_s`` bounds the time to the first byte, ``idle_timeout_s``
     every idle gap between chunks; neither bounds the length of a healthy stream."""
@@ -42,7 +43,7 @@ class ModelTarget:
 # --- what a codec says to the transport ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HttpCall:
     """One upstream HTTP request. ``path`` is appended to the endpoint's base URL."""
 
@@ -54,7 +55,7 @@ class HttpCall:
     headers: Mapping[str, str] = field(default_factory=dict)  # besides content-type and auth
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HttpAnswer:
     """A complete upstream answer: status, headers (lower-case names) and body bytes."""
 
@@ -67,7 +68,7 @@ class HttpAnswer:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class SSEEvent:
     """One server-sent event: its ``event`` name (None when absent), its joined ``data`` lines and the
     event's bytes exactly as received (for the pass-through)."""
@@ -77,7 +78,7 @@ class SSEEvent:
     raw: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Decoded:
     """A vendor answer in canonical form, before the provider adds timing and cost."""
 
@@ -93,7 +94,7 @@ class Decoded:
     passthrough: Passthrough | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Capabilities:
     """What a target can honour; the gateway refuses (explicit model) or skips (routing) a target that
     lacks a feature the request needs, before any call."""

@@ -27,6 +27,7 @@ from app.errors import (
     UpstreamUnavailableError,
 )
 from app.providers.base import normalize_finish_reason
+from app.records import record
 
 log = logging.getLogger("app.providers.llamacpp")
 
@@ -112,7 +113,7 @@ class Job:
     tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class WorkerStats:
     """A snapshot of the worker: for tests, health checks and logs."""
 

@@ -27,7 +27,7 @@ import base64
 import binascii
 import ipaddress
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -35,6 +35,7 @@ from yarl import URL
 
 from app.domain import ChatRequest, ImagePart, Message
 from app.errors import InvalidRequestError
+from app.records import record
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
@@ -42,7 +43,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _READ_SIZE = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class MediaLimits:
     """What one fetch may do. ``allow_http`` and ``allow_private`` exist for tests on 127.0.0.1 only;
     ``allowed_ports`` None means any port. ``max_images`` and ``max_total_bytes`` bound one request."""

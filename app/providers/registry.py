@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import cast
 
 from app.domain import ChatRequest
@@ -23,6 +22,7 @@ from app.providers.base import Capabilities, Codec, ModelTarget, Provider
 from app.providers.capabilities import unsupported
 from app.providers.provider import CodecProvider
 from app.providers.transport import Transport
+from app.records import record
 from app.settings.catalogue import GatewayConfig, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
 KEY_REQUIRED = frozenset(DEFAULT_KEY_ENV)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ModelEntry:
     """A catalogue model with its provider, or the reason it cannot be used."""
 

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,6 +26,7 @@ from yarl import URL
 from app.errors import UpstreamConnectionError, UpstreamError, UpstreamServerError, UpstreamTimeoutError
 from app.providers.base import HttpAnswer, HttpCall, SSEEvent
 from app.providers.sse import EventTooLarge, SSEParser
+from app.records import record
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ DEFAULT_POOL_SIZE = 0
 READ_SIZE = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Who:
     """Whose call it is, for error messages and metrics labels (catalogue names only)."""
 

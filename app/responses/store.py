@@ -15,13 +15,13 @@ by a gateway that never stores a response).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 
 from app.errors import InvalidRequestError, StateUnavailableError
 from app.governance.context import current_principal
+from app.records import record
 from app.state.base import StateStore, StoreUnavailableError
 
 NAMESPACE = "responses"
@@ -38,7 +38,7 @@ def not_found(response_id: str, param: str | None = None) -> ResponseNotFoundErr
     return ResponseNotFoundError(f"Response with id '{response_id}' not found.", param=param, code="not_found")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class StoredResponse:
     response: dict[str, Any]
     input_items: list[dict[str, Any]]

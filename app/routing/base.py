@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from app.domain import ChatRequest
+from app.records import record
 
 RoutingMode = Literal["auto", "specific", "parallel", "task", "cost", "complexity", "rules", "learned"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RouteInput:
     """What the client asked for: the request plus its routing choice."""
 
@@ -26,7 +27,7 @@ class RouteInput:
     explain: bool = False  # a dry run (/v1/route): also show what a detector that did not decide would say
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ModelInfo:
     """What routing may know of a catalogue model: no clients, no I/O."""
 
@@ -54,13 +55,13 @@ class ModelInfo:
 CatalogueView = Mapping[str, ModelInfo]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Skipped:
     model: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class RouteDecision:
     """An ordered plan: try ``models`` in order; ``reason`` says why the first was chosen."""
 

@@ -12,8 +12,7 @@ not put every code prompt above every simple one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from app.records import record
 from app.routing.features import Features, keyword_hits
 from app.routing.signals import complexity_signals
 from app.settings.routing import ComplexityConfig
@@ -21,7 +20,7 @@ from app.settings.routing import ComplexityConfig
 LEVELS: tuple[str, ...] = ("simple", "code", "complex")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ComplexityVerdict:
     """``level`` is simple, code or complex; ``score`` ranks prompts for a cost/quality threshold: complex
     ones in [1, 2), the others by their graded score in [0, 1)."""

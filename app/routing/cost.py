@@ -13,16 +13,15 @@ open circuit), the plan uses the best tier that is, and the reason says so; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app.errors import BudgetExceededError, NoModelAvailableError
+from app.records import record
 from app.routing.base import CatalogueView, ModelInfo, RouteDecision, Skipped
 from app.routing.complexity import ComplexityVerdict
 from app.routing.features import Features
 from app.settings.routing import CostConfig
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Estimate:
     model: str
     tier: int

@@ -24,6 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.records import record
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -81,7 +83,7 @@ def _package_dir(package: str, extra: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class StaticTokenEmbedder:
     """Mean of static token vectors (WordLlama's format: one ``embedding.weight`` matrix, a tokenizer)."""
 
@@ -105,7 +107,7 @@ class StaticTokenEmbedder:
         return _unit(self.table[ids].mean(axis=0, dtype=np.float32))
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class UseEmbedder:
     """USE multilingual v3 over the first ``max_words`` words of a prompt."""
 

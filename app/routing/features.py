@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 
 from app.domain import ChatRequest
+from app.records import record
 from app.tokens import estimate_tokens
 
 _FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
@@ -70,7 +71,7 @@ def token_estimate(text: str) -> int:
     return estimate_tokens(text)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Features:
     """Everything the routers look at, computed once per request."""
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
+from app.records import record
 from app.routing.embedding import Vector
 from app.routing.features import Features
 from app.routing.signals import complexity_signals
@@ -71,7 +72,7 @@ def feature_vector(embedding: Vector, features: Features) -> Any:
     return np.concatenate([np.asarray(embedding, dtype=np.float32), np.asarray(cheap_features(features), np.float32)])
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Prediction:
     """Predicted quality per data model name, and the choice among the catalogue's candidates."""
 
@@ -81,7 +82,7 @@ class Prediction:
     costs: Mapping[str, float]  # catalogue name -> estimated cost used for the choice
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class LearnedRouter:
     embedding_model: str
     models: tuple[str, ...]  # the data's model names, one row of ``weights`` each

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
 from app.errors import ConfigError
+from app.records import record
 from app.routing.complexity import classify_complexity
 from app.routing.features import Features, keyword_hits
 from app.routing.task import detect_task
@@ -24,7 +25,7 @@ Predicate = Callable[[Features], bool]
 ConditionBuilder = Callable[[Any], Predicate]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ConditionRegistry:
     """Named conditions available to YAML rules under ``custom:`` (immutable; ``register`` copies)."""
 
@@ -44,7 +45,7 @@ class ConditionRegistry:
 EMPTY_REGISTRY = ConditionRegistry()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Rule:
     name: str
     target: str

@@ -11,23 +11,23 @@ examples of that task; the best task wins, and below ``floor`` the request is ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from app.records import record
 from app.routing.embedding import Embedder, Vector
 from app.routing.task import DEFAULT_TASK
 
 MAX_KEYWORD_HITS = 5
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Neighbour:
     task: str
     example: str
     score: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class SemanticVerdict:
     task: str
     score: float  # the winning task's score (before the floor)
@@ -44,7 +44,7 @@ class SemanticVerdict:
         return f"semantic: {self.score:.2f}{example}"
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class SemanticTasks:
     """The embedded examples of every task (built once, read-only)."""
 

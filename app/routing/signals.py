@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from app.records import record
 from app.routing.features import Features, keyword_hits
 from app.routing.keywords import CODE_WORK_KEYWORDS, CONSTRAINT_KEYWORDS, STEP_KEYWORDS
 from app.settings.routing import ComplexityConfig
@@ -38,7 +38,7 @@ def _saturate(count: int, at: int) -> float:
     return min(count, at) / at
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Signals:
     """Each signal in [0, 1] and the weighted score in [0, 1)."""
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from app.records import record
 from app.routing.features import Features, keyword_hits
 from app.routing.keywords import TASK_KEYWORDS
 
@@ -32,7 +33,7 @@ _MATH = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class TaskVerdict:
     task: str
     reason: str

@@ -20,13 +20,13 @@ Anthropic upstream (``DecodedMessages.anthropic_only``: the others are skipped, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.errors import invalid_request
 from app.domain import ChatRequest, Reasoning, ResponseFormat, SourceBody, ToolSpec
+from app.records import record
 from app.schemas.anthropic_content import Content, bad, decode_messages, decode_system
 from app.schemas.openai_request import _header_safe
 
@@ -85,7 +85,7 @@ class MessagesRequest(In):
     container: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DecodedMessages:
     """A decoded request: the body model, the canonical request, what a translated target ignores, and
     what only an Anthropic upstream honours."""

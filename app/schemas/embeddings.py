@@ -12,7 +12,6 @@ forwards them, a translated target ignores them and the answer names them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -21,6 +20,7 @@ from app.api.errors import invalid_request
 from app.embeddings.gemini import TASK_TYPES
 from app.embeddings.types import EmbeddingRequest, Embeddings, Inputs
 from app.embeddings.vectors import encoded
+from app.records import record
 from app.schemas.openai_content import In, bad
 from app.schemas.openai_request import _header_safe
 
@@ -39,7 +39,7 @@ class EmbeddingsIn(In):
     task_type: str | None = Field(default=None, max_length=64)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DecodedEmbeddings:
     model: str
     request: EmbeddingRequest

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -26,6 +25,7 @@ from pydantic import Field, ValidationError
 
 from app.api.errors import invalid_request
 from app.domain import ChatRequest, Reasoning, ResponseFormat, SourceBody, ToolSpec
+from app.records import record
 from app.schemas.openai_content import In, MessageIn, bad, decode_message
 
 PROTOCOL = "openai.chat"
@@ -122,7 +122,7 @@ class ChatCompletionRequest(In):
     function_call: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DecodedChat:
     """A decoded request: the body model, the canonical request, the unknown (or known but untranslated)
     fields a translated target ignores, and the fields only an OpenAI-protocol upstream honours."""

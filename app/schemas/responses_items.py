@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from app.domain import ContentPart, FilePart, ImagePart, Message, ReasoningPart, TextPart, ToolCall
+from app.records import record
 from app.schemas.openai_content import bad
 
 GATEWAY_REASONING = "swy1."  # encrypted_content made by Switchyard (another vendor's reasoning signature)
@@ -74,7 +75,7 @@ class _Turn:
         return Message("assistant", "".join(self.text), tool_calls=tuple(self.calls), reasoning=tuple(self.reasoning))
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DecodedItems:
     messages: tuple[Message, ...]
     foreign_items: tuple[str, ...]  # item types without a canonical form (OpenAI upstreams only)

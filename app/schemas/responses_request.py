@@ -18,13 +18,14 @@ naming the field. Unknown top-level fields go to OpenAI as sent and are ignored 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
 from app.api.errors import invalid_request
 from app.domain import ChatRequest, Message, Reasoning, ResponseFormat, SourceBody, ToolSpec
+from app.records import record
 from app.schemas.openai_content import In, bad
 from app.schemas.openai_request import _header_safe, _metadata
 from app.schemas.responses_items import decode_items
@@ -90,7 +91,7 @@ class ResponsesRequest(In):
     prompt: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DecodedResponses:
     """A decoded request: the body model, the body as sent, its input as items, the canonical request (of
     this turn alone: ``with_history`` puts a stored conversation before it), the fields a translated

@@ -8,8 +8,10 @@ or the moment its ``budget_period`` last changed). A key with no period has one 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, field, replace
 from typing import Any, Literal
+
+from app.records import record
 
 PERIODS: dict[str, float] = {"1h": 3600.0, "1d": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 RATE_WINDOW_S = 60.0  # rpm and tpm are counted over a sliding window of this length
@@ -28,7 +30,7 @@ def period_start(anchor: float, period_s: float | None, now: float) -> float:
     return anchor + math.floor((now - anchor) / period_s) * period_s
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class KeyRecord:
     """A virtual key as stored: its limits and the SHA-256 of its secret (never the secret)."""
 
@@ -83,7 +85,7 @@ class KeyRecord:
         return updated
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Admission:
     """The answer of ``admit`` and ``reserve``: ``ok``, or the refusal and when to retry."""
 
@@ -96,7 +98,7 @@ class Admission:
     leased: bool = False  # admit took a max_parallel lease (release it when the request ends)
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class KeyUsage:
     """A key's spend and current usage, for ``GET /v1/keys/{id}``."""
 
