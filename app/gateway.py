@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.domain import ChatRequest
 from app.errors import InvalidRequestError, NoModelAvailableError, PermissionDeniedError
@@ -33,8 +34,8 @@ class LazyCatalogue(Mapping[str, ModelInfo]):
     model reads that model and its fallbacks, not the whole catalogue (availability checks every parameter
     of the request). Iterating reads them all, in catalogue order."""
 
-    def __init__(self, names: Sequence[str], info: Callable[[str], ModelInfo]) -> None:
-        self._names, self._known, self._info = tuple(names), frozenset(names), info
+    def __init__(self, names: Sequence[str], known: Container[str], info: Callable[[str], ModelInfo]) -> None:
+        self._names, self._known, self._info = names, known, info
         self._seen: dict[str, ModelInfo] = {}
 
     def __getitem__(self, name: str) -> ModelInfo:
@@ -44,6 +45,9 @@ class LazyCatalogue(Mapping[str, ModelInfo]):
                 raise KeyError(name)
             found = self._seen[name] = self._info(name)
         return found
+
+    def get(self, name: str, default: Any = None) -> Any:  # Mapping.get's try/except, without the raise
+        return self[name] if name in self._known else default
 
     def __contains__(self, name: object) -> bool:
         return name in self._known
@@ -112,11 +116,17 @@ class Gateway:
         return self.registry.cannot_serve(name, request, stream=stream)
 
     def catalogue(
-        self, request: ChatRequest | None = None, *, stream: bool = False, for_key: bool = True
+        self,
+        request: ChatRequest | None = None,
+        *,
+        stream: bool = False,
+        for_key: bool = True,
+        serves: Container[str] = (),
     ) -> CatalogueView:
         """What routing may know of each model, availability included: a model that cannot honour a
         parameter of ``request`` is unavailable for it, and the reason names the parameter; so is a model
-        outside the ``models`` of the request's key (unless ``for_key`` is false)."""
+        outside the ``models`` of the request's key (unless ``for_key`` is false). ``serves``: models already
+        found to honour every parameter of ``request`` (not asked again)."""
         principal = current_principal() if for_key else None
 
         def info(name: str) -> ModelInfo:
@@ -125,7 +135,7 @@ class Gateway:
             reason = entry.unavailable_reason or self.executor.breakers.unavailable_reason(target.name)
             if reason is None and principal is not None and not principal.permits(target.name):
                 reason = "not allowed for this key"
-            if reason is None and request is not None:
+            if reason is None and request is not None and name not in serves:
                 missing = self.cannot_serve(target.name, request, stream=stream)
                 if missing:
                     reason = f"cannot serve {', '.join(missing)} ({target.provider})"
@@ -140,7 +150,7 @@ class Gateway:
                 unavailable_reason=reason,
             )
 
-        return LazyCatalogue(self.registry.names(), info)
+        return LazyCatalogue(self.registry.name_order, self.registry, info)
 
     def plan(self, inp: RouteInput) -> RouteDecision:
         """Route ``inp``. A model the client named that cannot honour one of its parameters is a 400
@@ -148,7 +158,8 @@ class Gateway:
         Models outside the request's key's ``models`` are skipped too; one the client named is a 403, and
         so is a plan that only such models could serve."""
         principal = current_principal()
-        for name in self._named_models(inp):
+        named = self._named_models(inp)
+        for name in named:
             if principal is not None and not principal.permits(name):
                 raise PermissionDeniedError(f"model {name} is not allowed for this key", model=name, param="model")
             missing = self.cannot_serve(name, inp.request, stream=inp.stream)
@@ -160,7 +171,7 @@ class Gateway:
                     unsupported=list(missing),
                     model=name,
                 )
-        catalogue = self.catalogue(inp.request, stream=inp.stream)
+        catalogue = self.catalogue(inp.request, stream=inp.stream, serves=named)
         try:
             return route(inp, catalogue, self.config.routing, self.conditions, self.rules, self.routing_models)
         except NoModelAvailableError:

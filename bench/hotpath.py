@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -171,6 +172,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     switchyard.addHandler(handler)
     switchyard.propagate = False
     task, inbox = await lifespan(app)
+    if args.gc_threshold:  # an experiment: what the app's own setting would be
+        gc.set_threshold(*(int(n) for n in args.gc_threshold.split(",")))
     path, body = PATHS[args.path]
     driver = Driver(app, path, dumps(body))
     for _ in range(args.warmup):
@@ -178,6 +181,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         if status != 200:
             raise RuntimeError(f"{args.path}: HTTP {status} during warm-up")
     profiler = cProfile.Profile() if args.cprofile else None
+    collections = GcTimer() if args.gc_stats else None
     cpu0 = time.process_time()
     if profiler is not None:
         profiler.enable()
@@ -197,6 +201,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     if profiler is not None:
         profiler.disable()
     cpu = time.process_time() - cpu0
+    if collections is not None:
+        collections.stop()
     await inbox.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(task, 30)
     if profiler is not None:
@@ -209,7 +215,41 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         "requests": args.requests,
         "errors": errors,
         "cpu_ms_per_request": round(cpu / max(args.requests, 1) * 1000.0, 4),
+        **({"gc": collections.report(args.requests)} if collections is not None else {}),
     }
+
+
+class GcTimer:
+    """Collections per generation and their pause times, from ``gc.callbacks`` (``--gc-stats``)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = 0.0
+        self._began = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        took = time.perf_counter() - self._began
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.seconds[generation] += took
+        self.longest = max(self.longest, took)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on)
+
+    def report(self, requests: int) -> dict[str, Any]:
+        return {
+            "threshold": list(gc.get_threshold()),
+            "collections": self.count,
+            "ms_per_request": round(sum(self.seconds) / max(requests, 1) * 1000.0, 4),
+            "ms_by_generation": [round(s * 1000.0, 1) for s in self.seconds],
+            "longest_ms": round(self.longest * 1000.0, 2),
+        }
 
 
 def start_upstream() -> tuple[procs.Server, str]:
@@ -251,6 +291,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cprofile", help="write a cProfile dump here and print the top functions (cumulative)")
     p.add_argument("--top", type=int, default=60, help="functions printed with --cprofile")
     p.add_argument("--callgrind", action="store_true", help="instructions per request under callgrind")
+    p.add_argument("--gc-stats", action="store_true", help="garbage collections and their pauses meanwhile")
+    p.add_argument("--gc-threshold", help="gc.set_threshold after start-up, e.g. 10000,10,10 (an experiment)")
     p.add_argument("--upstream", help="a running bench upstream (default: start one)")
     p.add_argument("--routing", action="append", default=[], help="a line added under routing: (YAML)")
     p.add_argument("--src", help="import app from this directory (holding an app/ package) instead: an A/B")

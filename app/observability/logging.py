@@ -12,6 +12,8 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -92,6 +94,38 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return redact(orjson.dumps(payload, default=str).decode())
+
+
+class RecordMaker:
+    """The records of one logger, level and message (the access log's line per request), made as
+    ``logger.makeRecord`` makes them but without ``LogRecord.__init__``'s lookups per record (file name,
+    thread name, process name, pid): those are taken once per thread (again after a fork) from a record
+    made the ordinary way, and only the times are new. A custom ``logging.setLogRecordFactory`` is honoured:
+    then every record is made by it."""
+
+    def __init__(self, logger: logging.Logger, level: int, msg: str) -> None:
+        self.logger, self.level, self.msg = logger, level, msg
+        self._templates: dict[tuple[int, int], tuple[dict[str, Any], float, float]] = {}
+
+    def make(self, fields: dict[str, Any]) -> logging.LogRecord:
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            extra = {"fields": fields}
+            return self.logger.makeRecord(self.logger.name, self.level, "", 0, self.msg, (), None, extra=extra)
+        key = (threading.get_ident(), os.getpid())
+        template = self._templates.get(key)
+        if template is None:
+            first = logging.LogRecord(self.logger.name, self.level, "", 0, self.msg, (), None)
+            template = self._templates[key] = (dict(first.__dict__), first.created, first.relativeCreated)
+        values, created0, relative0 = template
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        state = record.__dict__
+        state.update(values)
+        created = time.time()
+        state["created"] = created
+        state["msecs"] = int((created - int(created)) * 1000) + 0.0
+        state["relativeCreated"] = relative0 + (created - created0) * 1000.0
+        state["fields"] = fields
+        return record
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

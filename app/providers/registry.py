@@ -99,6 +99,7 @@ class ProviderRegistry:
 
     def __init__(self, entries: dict[str, ModelEntry], providers: list[Provider]) -> None:
         self._entries = entries
+        self.name_order = tuple(entries)  # the catalogue's models in configuration order
         self._providers = providers
         self._capabilities: dict[str, Capabilities] = {}  # a target's are fixed: asked once
 
