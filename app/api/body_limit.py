@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import asgi_error
+from app.api.request_guard import GUARD
 from app.errors import PayloadTooLargeError
 
 CLOSE = {"connection": "close"}
@@ -77,16 +78,21 @@ class BodyLimitMiddleware:
                 body_done = not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        guard = scope.get(GUARD)  # the request guard outside us knows whether the answer started
+        inner_send = send
+        if guard is None:
 
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                await send(message)
+
+            inner_send = tracking_send
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, inner_send)
         except BodyTooLarge:
-            if not started:
+            if not (guard.started if guard is not None else started):
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:

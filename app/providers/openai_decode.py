@@ -306,12 +306,21 @@ class OpenAIStreamDecoder:
         delta = raw.get("delta") or {}
         if not isinstance(delta, dict):
             raise malformed(self._provider, self._model, "a stream delta is not an object")
+        content = delta.get("content")
+        if (
+            type(content) is str
+            and content
+            and (len(delta) == 1 or (len(delta) == 2 and "role" in delta))
+            and raw.get("finish_reason") is None
+            and raw.get("logprobs") is None
+        ):  # a token of text, nothing else: most events of a stream
+            return StreamChunk(delta=content, choice=index, raw=event)
         finish = normalize_finish_reason(raw.get("finish_reason"))
         if finish is not None:
             self.finish_reasons.setdefault(index, finish)
         refusal = delta.get("refusal")
         chunk = StreamChunk(
-            delta=_text(delta.get("content"), "delta content", self._provider, self._model),
+            delta=_text(content, "delta content", self._provider, self._model),
             tool_calls=self._tool_deltas(index, delta.get("tool_calls")),
             reasoning=reasoning_text(delta),
             refusal=refusal if isinstance(refusal, str) else "",

@@ -54,6 +54,9 @@ class SSEParser:
             block = block.lstrip(b"\n")  # blank lines before an event dispatch nothing
             if not block:
                 continue
+            if block[:6] == b"data: " and b"\n" not in block:  # one data line: most events of most servers
+                events.append(SSEEvent(None, block[6:].decode("utf-8", errors="replace"), block + b"\n\n"))
+                continue
             for line in block.split(b"\n"):
                 self._field(line)
             if self._data or self._event is not None:
