@@ -207,3 +207,36 @@ def test_passthrough_tool_stream_keeps_canonical_fields() -> None:
     assert [c.raw for c in chunks] == [e.raw for e in TOOL_STREAM[:-1]]
     assert chunks[1].tool_calls[0].name == "get_weather"
     assert decoder.finish().raw == b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize(
+    ("delta", "extra", "expected"),
+    [
+        ({"content": "Hi"}, {}, {"delta": "Hi"}),
+        ({"role": "assistant", "content": "Hi"}, {}, {"delta": "Hi"}),
+        ({"content": "Hi", "reasoning_content": "hmm"}, {}, {"delta": "Hi", "reasoning": "hmm"}),
+        ({"content": "Hi", "refusal": "no"}, {}, {"delta": "Hi", "refusal": "no"}),
+        ({"content": "Hi"}, {"logprobs": {"content": [{"token": "Hi", "logprob": -0.1}]}}, {"delta": "Hi"}),
+        ({"content": [{"type": "text", "text": "H"}, {"type": "text", "text": "i"}]}, {}, {"delta": "Hi"}),
+        ({"content": ""}, {"logprobs": {"content": []}}, {"delta": ""}),
+    ],
+)
+def test_token_chunks_carry_everything_their_delta_says(
+    delta: dict[str, Any], extra: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A plain token takes a shorter way through the decoder than a delta with more in it: the same chunk."""
+    decoder = CODEC.stream_decoder(REQUEST, TARGET)
+    chunks = decoder.feed(sse(chunk(delta, index=0, **extra)))
+    assert len(chunks) == 1
+    got = chunks[0]
+    assert got.delta == expected["delta"]
+    assert got.reasoning == expected.get("reasoning", "")
+    assert got.refusal == expected.get("refusal", "")
+    assert got.logprobs == extra.get("logprobs")
+    assert (got.choice, got.finish_reason, got.tool_calls) == (0, None, ())
+
+
+def test_a_token_with_its_finish_reason_finishes() -> None:
+    chunks, final, _ = run([sse(chunk({"content": "Hi"}, finish="length"))])
+    assert [c.delta for c in chunks] == ["Hi"]
+    assert final.finish_reason == "length"
