@@ -123,32 +123,51 @@ async def _refuse(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+MAX_VERDICTS = 1024
+
+
 class HostGuardMiddleware:
-    """421 for a request whose ``Host`` the ``HostPolicy`` does not allow; 403 for a cross-site one."""
+    """421 for a request whose ``Host`` the ``HostPolicy`` does not allow; 403 for a cross-site one. The
+    verdict on a ``Host`` value and local address is kept (a few of them repeat on every request)."""
 
     def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._refused: dict[tuple[bytes, str | None], str | None] = {}  # -> None (allowed) or the name refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = origin = fetch_site = None
             for key, value in scope["headers"]:
                 if key == b"host":
-                    host = value.decode("latin-1")
+                    host = value
                 elif key == b"origin":
                     origin = value.decode("latin-1")
                 elif key == b"sec-fetch-site":
                     fetch_site = value.decode("latin-1").strip().lower()
             if host is not None:
-                name = _hostname(host)
                 server = scope.get("server")
-                if not self.policy.allows(name, server[0] if server else None):
-                    await _refuse(send, 421, _misdirected(name))
+                refused = self._verdict(host, server[0] if server else None)
+                if refused is not None:
+                    await _refuse(send, 421, _misdirected(refused))
                     return
             if (origin is not None or fetch_site is not None) and self.policy.cross_site(
-                scope["method"], host, origin, fetch_site
+                scope["method"], None if host is None else host.decode("latin-1"), origin, fetch_site
             ):
                 await _refuse(send, 403, CROSS_SITE_BODY)
                 return
         await self.app(scope, receive, send)
+
+    def _verdict(self, host: bytes, local_address: str | None) -> str | None:
+        """None when ``host`` is allowed on ``local_address``, else the host name refused."""
+        key = (host, local_address)
+        try:
+            return self._refused[key]
+        except KeyError:
+            pass
+        name = _hostname(host.decode("latin-1"))
+        verdict = None if self.policy.allows(name, local_address) else name
+        if len(self._refused) >= MAX_VERDICTS:  # a client inventing names: start over rather than grow
+            self._refused.clear()
+        self._refused[key] = verdict
+        return verdict

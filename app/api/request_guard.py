@@ -192,18 +192,12 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.in_flight.enter()
-        try:
-            await self._guard(scope, receive, send)
-        finally:
-            self.in_flight.leave()
-
-    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
         request = _Request(receive, send, task, scope.get(DISCONNECT_HOOK))
         scope[GUARD] = request
-        try:
+        self.in_flight.enter()
+        try:  # one function, not two: every coroutine on the request's path is resumed at each of its wake-ups
             await self.app(scope, request.app_receive, request.app_send)
         except asyncio.CancelledError:
             if request.hung_up:
@@ -230,6 +224,7 @@ class RequestGuardMiddleware:
                 task.uncancel()
         finally:
             request.stop()
+            self.in_flight.leave()
 
     @staticmethod
     async def _answer(scope: Scope, request: _Request, error: GatewayError, *, close: bool = False) -> None:

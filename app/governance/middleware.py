@@ -60,19 +60,20 @@ class GovernanceMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._seen: tuple[object, Governance | None, bool] | None = None  # (app state's gateway, its answer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         gov, required = self._governance(scope)
-        path = route_path(scope)
         if gov is None:
-            if required and path not in OPEN_PATHS:  # a master key is configured: never serve open
+            if required and route_path(scope) not in OPEN_PATHS:  # a master key is configured: never serve open
                 await self._refuse(send, scope, StateUnavailableError("access control is not ready yet"))
                 return
             await self.app(scope, receive, send)
             return
+        path = route_path(scope)
         if path in OPEN_PATHS or (path in PROBE_PATHS and not gov.config.protect_metrics):
             await self.app(scope, receive, send)
             return
@@ -100,14 +101,19 @@ class GovernanceMiddleware:
             if lease is not None:
                 await lease.release()
 
-    @staticmethod
-    def _governance(scope: Scope) -> tuple[Governance | None, bool]:
-        """The gateway's governance, and whether the settings ask for one (a master key is configured)."""
+    def _governance(self, scope: Scope) -> tuple[Governance | None, bool]:
+        """The gateway's governance, and whether the settings ask for one (a master key is configured);
+        worked out again only when the app's gateway is another object (the lifespan sets it)."""
         state = getattr(scope.get("app"), "state", None)
         gateway = getattr(state, "gateway", None)
+        seen = self._seen
+        if seen is not None and seen[0] is gateway and gateway is not None:
+            return seen[1], seen[2]
         settings: Any = getattr(state, "settings", None)
         required = settings is not None and (settings.master_key is not None or settings.master_key_file is not None)
-        return getattr(gateway, "governance", None), required
+        gov = getattr(gateway, "governance", None)
+        self._seen = (gateway, gov, required)
+        return gov, required
 
     @staticmethod
     async def _authenticate(gov: Governance, scope: Scope) -> Principal:

@@ -117,11 +117,11 @@ class ModelCaller:
         """One model's completion, added to ``ledger``; on failure the model's last error is recorded
         in ``ledger.failures`` and raised."""
 
-        async def call(entry: ModelEntry) -> Completion:
+        def call(entry: ModelEntry) -> Awaitable[Completion]:  # the awaitable itself: one coroutine less
             assert entry.provider is not None
             if request.n > 1 and not entry.provider.capabilities(entry.target).native_n:
-                return await fan_out(entry, request)
-            return await entry.provider.complete(request, entry.target)
+                return fan_out(entry, request)
+            return entry.provider.complete(request, entry.target)
 
         tokens = estimate_prompt_tokens(request)
         completion = await self.attempt(name, call, deadline, ledger, input_tokens=tokens, request=request)

@@ -78,17 +78,18 @@ class Executor:
 
     # -- entry points -----------------------------------------------------------------------------------
 
-    async def execute(
+    def execute(
         self, decision: RouteDecision, request: ChatRequest, options: RunOptions | None = None
-    ) -> Outcome:
+    ) -> Awaitable[Outcome]:
         """Run ``decision`` within the request's deadline (504 when it passes, with every call in flight
-        cancelled and awaited)."""
+        cancelled and awaited). A plain function returning the awaitable, as the other pass-throughs on the
+        call path (``run_chain``, ``ModelCaller.complete``'s operation): each coroutine between the request
+        and the socket is resumed at every wake-up of the call, so a layer that only awaits another costs
+        on each one."""
         options = options or RunOptions()
         deadline = Deadline.after(request_timeout(options.timeout_s, self.config), self.clock)
         ledger = Ledger()
-        return await self.guarded(
-            deadline, ledger, lambda: self._dispatch(decision, request, options, deadline, ledger)
-        )
+        return self.guarded(deadline, ledger, lambda: self._dispatch(decision, request, options, deadline, ledger))
 
     async def run(self, decision: RouteDecision, request: ChatRequest) -> Outcome:
         """The single-answer path with the default deadline (kept for callers of the first version)."""
@@ -162,11 +163,11 @@ class Executor:
             raise NoModelAvailableError(f"judge model {judge!r} is unavailable: {reason}", model=judge)
         return judge
 
-    async def run_chain(
+    def run_chain(
         self, models: Sequence[str], request: ChatRequest, deadline: Deadline | None, ledger: Ledger
-    ) -> Completion:
+    ) -> Awaitable[Completion]:
         """Try ``models`` in order (each with its retries); the first answer wins. An error that another
         model cannot help with (an invalid request) is raised at once."""
-        return await first_success(
+        return first_success(
             models, lambda name: self.caller.complete(name, request, deadline, ledger), ledger.failures, "tried"
         )

@@ -285,32 +285,34 @@ class StreamOpener:
             hold=hold,
         )
 
-    async def _attempt(
+    def _attempt(
         self, name: str, request: ChatRequest, deadline: Deadline, ledger: Ledger, holds: Holds
-    ) -> _Started:
-        async def operation(entry: ModelEntry) -> _Started:
-            return await _first_chunk(entry, request)
+    ) -> Coroutine[Any, Any, _Started]:
+        """The attempt's coroutine itself (no coroutine of ours around it: see ``Executor.execute``)."""
+
+        def operation(entry: ModelEntry) -> Awaitable[_Started]:
+            return _first_chunk(entry, request)
 
         def keep(started: _Started, hold: CallHold) -> None:
             holds[id(started)] = (started, hold)
 
         tokens = estimate_prompt_tokens(request)
-        return await self.executor.caller.attempt(
+        return self.executor.caller.attempt(
             name, operation, deadline, ledger, input_tokens=tokens, request=request, keep=keep
         )
 
-    async def _chain(
+    def _chain(
         self,
         models: tuple[str, ...],
         request: ChatRequest,
         deadline: Deadline,
         ledger: Ledger,
         holds: Holds,
-    ) -> _Started:
+    ) -> Coroutine[Any, Any, _Started]:
         def attempt(name: str) -> Awaitable[_Started]:
             return self._attempt(name, request, deadline, ledger, holds)
 
-        return await first_success(models, attempt, ledger.failures, "tried before streaming")
+        return first_success(models, attempt, ledger.failures, "tried before streaming")
 
     async def _race(
         self,

@@ -142,3 +142,38 @@ async def test_a_cross_site_post_is_403_json_and_never_reaches_the_app() -> None
     await HostGuardMiddleware(app, DEFAULT)(scope, receive, send)
     assert not called and sent[0]["status"] == 403
     assert json.loads(sent[1]["body"])["error"]["type"] == "cross_site_request"
+
+
+async def test_one_guard_keeps_each_verdict_apart_and_bounded() -> None:
+    """The guard remembers its verdict per Host value and local address: an allowed name stays allowed and a
+    refused one refused on the same guard, the same name on another address gets its own verdict, and a client
+    sending endless names does not grow the memory past its bound."""
+    from app.api import host_guard
+
+    statuses: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    guard = HostGuardMiddleware(app, DEFAULT)
+
+    async def status(host: bytes, local: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "headers": [(b"host", host)], "server": (local, 8000), "path": "/", "method": "GET"}
+        await guard(scope, None, send)
+        statuses.append(sent[0]["status"])
+        return sent[0]["status"]
+
+    for _ in range(2):
+        assert await status(b"localhost:8000", "127.0.0.1") == 200
+        assert await status(b"evil.example", "127.0.0.1") == 421
+        assert await status(b"evil.example", "10.0.0.5") == 200
+    for n in range(host_guard.MAX_VERDICTS + 10):
+        assert await status(f"guess{n}.example".encode(), "127.0.0.1") == 421
+    assert len(guard._refused) <= host_guard.MAX_VERDICTS
+    assert await status(b"localhost", "127.0.0.1") == 200
