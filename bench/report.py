@@ -5,6 +5,7 @@ table of a ``--baseline-ref`` run, and the raw open-loop details."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench.targets import BASELINE_PAIRS as PAIRS
@@ -246,6 +247,18 @@ def _issue17(targets: dict[str, Any], ms: dict[str, Any], rates: list[Any], meta
     if fl and rps and fl["max_rps"]:
         share = rps / fl["max_rps"]
         lines.append(_check("max throughput per core >= 0.25x the bare proxy's", share >= 0.25, f"{share:.2f}x"))
+    rounds = meta.get("rounds") or {}
+    for other, title in (("portkey", "Portkey's"), ("floor", "the bare proxy's")):
+        median = _round_ratio(rounds, "switchyard-chat", other)
+        if median is not None:
+            need = 2.0 if other == "portkey" else 0.25
+            lines.append(
+                _check(
+                    f"max throughput per core >= {need:g}x {title}, interleaved rounds (median)",
+                    median[0] >= need,
+                    f"{median[0]:.2f}x (rounds: {', '.join(f'{r:.2f}x' for r in median[1])})",
+                )
+            )
     if fl and key:
         sp50, fp50 = chat.get(f"p50@{key}"), fl.get(f"p50@{key}")
         if sp50 is not None and fp50 is not None:
@@ -285,6 +298,47 @@ def _issue17(targets: dict[str, Any], ms: dict[str, Any], rates: list[Any], meta
             )
         )
     lines += _streams_lines(targets)
+    lines += _rounds_lines(targets, rounds)
+    return lines
+
+
+def _round_ratio(rounds: dict[str, Any], a: str, b: str) -> tuple[float, list[float]] | None:
+    """The median over the interleaved rounds of a's max req/s over b's in the same round, and each round's."""
+    ra, rb = rounds.get(a), rounds.get(b)
+    if not ra or not rb:
+        return None
+    each = [x["rps"] / y["rps"] for x, y in zip(ra, rb, strict=False) if x.get("rps") and y.get("rps")]
+    return (statistics.median(each), each) if each else None
+
+
+def _rounds_lines(targets: dict[str, Any], rounds: dict[str, Any]) -> list[str]:
+    """Max throughput measured again at the end of the run, each target in turn, round after round."""
+    if not rounds:
+        return []
+    count = max(len(v) for v in rounds.values())
+    head = " | ".join(f"round {i + 1}" for i in range(count))
+    lines = [
+        "",
+        "Max throughput again, interleaved at the end of the run (all started at once, each measured in turn, "
+        "round after round: the machine's drift over the run mostly cancels out of a ratio taken within a round; "
+        "req/s and CPU ms per request):",
+        "",
+        f"| target | {head} | median req/s | median / bare proxy | median / Portkey |",
+        "|---|" + "---|" * (count + 3),
+    ]
+    for name, runs in rounds.items():
+        label = targets.get(name, {}).get("label", name)
+        cells = [f"{_fmt(_round(r['rps']))} ({_fmt(r['cpu_ms'], 3)})" for r in runs]
+        cells += [""] * (count - len(cells))
+        median = statistics.median(r["rps"] for r in runs) if runs else None
+        by_floor = _round_ratio(rounds, name, "floor")
+        other = "portkey-translated" if name == "switchyard-translated" else "portkey"
+        by_portkey = None if name.startswith("portkey") else _round_ratio(rounds, name, other)
+        lines.append(
+            f"| {label} | {' | '.join(cells)} | {_fmt(_round(median))} | "
+            f"{f'{by_floor[0]:.2f}x' if by_floor and name != 'floor' else ''} | "
+            f"{f'{by_portkey[0]:.2f}x' if by_portkey else ''} |"
+        )
     return lines
 
 

@@ -233,6 +233,40 @@ class Bench:
             result["streams"] = self.long_streams(target)
         return result
 
+    def rounds(self, names: list[str]) -> dict[str, list[dict[str, float]]]:
+        """Max throughput of ``names`` again, interleaved: all started at once (each one worker on core 0,
+        idle while another is measured), then ``--rounds`` rounds of each in turn. The machine's speed drifts
+        over a run; a ratio taken within a round of a few seconds does not see most of that drift."""
+        a = self.args
+        if a.rounds <= 0 or len(names) < 2:
+            return {}
+        self.log(f"== interleaved max throughput: {', '.join(names)} x {a.rounds}")
+        servers: dict[str, tuple[procs.Server, str]] = {}
+        out: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        try:
+            for name in names:
+                servers[name] = self.start_target(self.targets[name], 1)
+            self.set_delay(0)
+            for name in names:  # a warm-up round, not counted (a fresh Node server's JIT is still cold)
+                server, url = servers[name]
+                self.closed(url, self.targets[name].json_request, a.round_seconds, concurrency=a.concurrency)
+            for number in range(a.rounds):
+                for name in names:
+                    server, url = servers[name]
+                    request = self.targets[name].json_request
+                    self.closed(url, request, a.warmup_seconds, concurrency=16)
+                    cpu0 = server.cpu()
+                    run = self.closed(url, request, a.round_seconds, concurrency=a.concurrency)
+                    cpu = server.cpu() - cpu0
+                    ok = max(run["ok"], 1)
+                    out[name].append({"rps": run["achieved_rps"], "cpu_ms": round(cpu / ok * 1000.0, 3)})
+                    cpu_ms = out[name][-1]["cpu_ms"]
+                    self.log(f"round {number + 1} {name}: {run['achieved_rps']} req/s, {cpu_ms} ms CPU")
+        finally:
+            for server, _url in servers.values():
+                server.stop()
+        return out
+
     def soak(self, target: Target, server: procs.Server, url: str) -> dict[str, Any]:
         """RSS before and after ``--soak-requests`` requests (closed loop, capped in time)."""
         a = self.args
@@ -361,6 +395,7 @@ class Bench:
             meta["baseline"] = {"ref": self.baseline.ref, "commit": self.baseline.commit}
         self.start_upstream()
         results: dict[str, Any] = {}
+        rounds: dict[str, list[dict[str, float]]] = {}
         try:
             for name in self.args.targets:
                 target = self.targets[name]
@@ -375,9 +410,16 @@ class Bench:
                         "note": target.note,
                         "error": str(exc)[:2000],
                     }
+            try:
+                measured = [n for n in self.args.rounds_targets if "error" not in results.get(n, {"error": 1})]
+                rounds = self.rounds(measured)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                self.log(f"interleaved rounds: FAILED {exc}")
         finally:
             assert self.upstream is not None
             self.upstream.stop()
+        if rounds:
+            meta["rounds"] = rounds
         meta["loadavg_end"] = os.getloadavg()
         meta["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         return {"meta": meta, "targets": results}
@@ -412,6 +454,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--soak-requests", type=int)
     p.add_argument("--soak-max-seconds", type=float, default=150.0, help="time cap of one target's soak")
     p.add_argument("--phases", default="open,stream,soak", help="phases after max throughput")
+    p.add_argument("--rounds", type=int, help="interleaved max-throughput rounds at the end (0: none)")
+    p.add_argument("--round-seconds", type=float, help="length of each target's turn in a round")
+    p.add_argument(
+        "--rounds-targets",
+        default="floor,portkey,switchyard-chat,portkey-translated,switchyard-translated",
+        help="targets of the interleaved rounds (those in --targets)",
+    )
     p.add_argument("--no-scaling", dest="scaling", action="store_false", help="skip the 2-worker runs")
     p.add_argument("--scaling-targets", default="floor,switchyard-chat")
     p.add_argument(
@@ -432,10 +481,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.streams = a.streams if a.streams is not None else (0 if quick else 10_000)
     a.streams_targets = [t.strip() for t in a.streams_targets.split(",") if t.strip()]
     a.soak_requests = a.soak_requests or (20_000 if quick else 100_000)
+    a.rounds = a.rounds if a.rounds is not None else (2 if quick else 3)
+    a.round_seconds = a.round_seconds or (3.0 if quick else 5.0)
     a.phases = [t.strip() for t in a.phases.split(",")]
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     a.rates = [float(r) if "." in r else int(r) for r in a.rates.split(",") if r.strip()]
     a.scaling_targets = [t.strip() for t in a.scaling_targets.split(",")]
+    a.rounds_targets = [t.strip() for t in a.rounds_targets.split(",") if t.strip() in a.targets]
     if unknown := [t for t in a.targets if t not in TARGET_NAMES]:
         p.error(f"unknown targets {', '.join(unknown)} (known: {', '.join(TARGET_NAMES)})")
     if a.baseline_ref is None and (listed := [t for t in a.targets if t in BASELINE_NAMES]):

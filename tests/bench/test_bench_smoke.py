@@ -96,6 +96,12 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         "0.5",
         "--soak-requests",
         "200",
+        "--rounds",
+        "1",
+        "--round-seconds",
+        "0.3",
+        "--rounds-targets",
+        "floor,switchyard",
         "--out",
         str(tmp_path),
     ]
@@ -111,9 +117,35 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         assert result["soak"]["requests"] == 200
         assert result["peak_rss_mb"] > 0
     assert targets["switchyard"]["stream"] is not None, "Switchyard answered no streaming request"
+    rounds = data["meta"]["rounds"]
+    assert set(rounds) == {"floor", "switchyard"}
+    assert all(len(runs) == 1 and runs[0]["rps"] > 0 and runs[0]["cpu_ms"] > 0 for runs in rounds.values())
     text = (tmp_path / "latest.md").read_text()
     assert "| max throughput, 0 ms delay (req/s) |" in text and "## Targets (issue #8)" in text
+    assert "Max throughput again, interleaved" in text
     assert text == render(data)
+
+
+def test_report_of_interleaved_rounds() -> None:
+    """The rounds' ratios are taken within each round, and their median is checked against the targets."""
+    meta = {"started": "t0", "finished": "t1", "commit": "abc", "python": "3", "cpus": 2}
+    meta |= {"args": {"rates": [500], "delay_ms": 50.0, "stream_rate": 100.0}}
+    meta["rounds"] = {
+        "floor": [{"rps": 8000.0, "cpu_ms": 0.12}, {"rps": 4000.0, "cpu_ms": 0.24}, {"rps": 6000.0, "cpu_ms": 0.16}],
+        "portkey": [{"rps": 1000.0, "cpu_ms": 1.0}, {"rps": 500.0, "cpu_ms": 2.0}, {"rps": 900.0, "cpu_ms": 1.1}],
+        "switchyard-chat": [
+            {"rps": 2400.0, "cpu_ms": 0.4},
+            {"rps": 800.0, "cpu_ms": 1.2},
+            {"rps": 1800.0, "cpu_ms": 0.5},
+        ],
+    }
+    chat = {"name": "switchyard-chat", "label": "Switchyard chat", "max": {"achieved_rps": 2000.0}}
+    data = {"meta": meta, "targets": {"switchyard-chat": chat}}
+    text = render(data)
+    # per round: 2400/1000, 800/500, 1800/900 -> 2.4, 1.6, 2.0 (median 2.0); 0.3, 0.2, 0.3 of the floor
+    assert "| max throughput per core >= 2x Portkey's, interleaved rounds (median) | PASS | 2.00x" in text
+    assert "| max throughput per core >= 0.25x the bare proxy's, interleaved rounds (median) | PASS | 0.30x" in text
+    assert "| Switchyard chat | 2,400 (0.400) | 800 (1.200) | 1,800 (0.500) | 1,800 | 0.30x | 2.00x |" in text
 
 
 @pytest.mark.parametrize("missing", ["litellm", "floor"])
