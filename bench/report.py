@@ -239,7 +239,7 @@ def _issue17(targets: dict[str, Any], ms: dict[str, Any], rates: list[Any], meta
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     lines += ["", "| target | result | measured |", "|---|---|---|"]
     if chat is None:
-        return [*lines, "| Switchyard | n/a | not measured |"]
+        return [*lines, "| Switchyard | n/a | not measured |", *_rounds_lines(targets, meta.get("rounds") or {})]
     rps = chat["max_rps"]
     if pk and rps and pk["max_rps"]:
         times = rps / pk["max_rps"]
