@@ -127,6 +127,21 @@ class Bench:
             extra += ["--requests", str(requests)]
         return self.loadgen(url, request, *extra, timeout=seconds + 120, cpus=cpus)
 
+    def closed_with_cpu(
+        self,
+        server: procs.Server,
+        url: str,
+        request: Request,
+        seconds: float,
+        *,
+        concurrency: int,
+        cpus: str | None = GEN_CPUS,
+    ) -> tuple[dict[str, Any], float]:
+        """A closed-loop phase and the CPU seconds ``server`` used during it."""
+        cpu0 = server.cpu()
+        run = self.closed(url, request, seconds, concurrency=concurrency, cpus=cpus)
+        return run, server.cpu() - cpu0
+
     def open(self, url: str, request: Request, rate: float, seconds: float, *, stream: bool = False):
         extra = ["--mode", "open", "--rate", str(rate), "--duration", str(seconds)]
         extra += ["--max-connections", "512", "--timeout", "5", "--warm-connections", "8"]
@@ -181,11 +196,10 @@ class Bench:
         try:
             self.set_delay(0)
             self.closed(url, target.json_request, a.warmup_seconds, concurrency=16)
-            cpu0 = server.cpu()
-            result["max"] = self.closed(url, target.json_request, a.max_seconds, concurrency=a.concurrency)
-            cpu = server.cpu() - cpu0
-            ok = max(result["max"]["ok"], 1)
-            result["cpu_ms_per_request"] = round(cpu / ok * 1000.0, 3)
+            result["max"], cpu = self.closed_with_cpu(
+                server, url, target.json_request, a.max_seconds, concurrency=a.concurrency
+            )
+            result["cpu_ms_per_request"] = _ms_per_request(cpu, result["max"])
             result["rss_after_warmup_mb"] = round(server.rss_mb(), 1)
             self.log(
                 f"{target.name}: max {result['max']['achieved_rps']} req/s, {result['cpu_ms_per_request']} ms CPU/req"
@@ -255,12 +269,9 @@ class Bench:
                     server, url = servers[name]
                     request = self.targets[name].json_request
                     self.closed(url, request, a.warmup_seconds, concurrency=16)
-                    cpu0 = server.cpu()
-                    run = self.closed(url, request, a.round_seconds, concurrency=a.concurrency)
-                    cpu = server.cpu() - cpu0
-                    ok = max(run["ok"], 1)
-                    out[name].append({"rps": run["achieved_rps"], "cpu_ms": round(cpu / ok * 1000.0, 3)})
-                    cpu_ms = out[name][-1]["cpu_ms"]
+                    run, cpu = self.closed_with_cpu(server, url, request, a.round_seconds, concurrency=a.concurrency)
+                    cpu_ms = _ms_per_request(cpu, run)
+                    out[name].append({"rps": run["achieved_rps"], "cpu_ms": cpu_ms})
                     self.log(f"round {number + 1} {name}: {run['achieved_rps']} req/s, {cpu_ms} ms CPU")
         finally:
             for server, _url in servers.values():
@@ -298,15 +309,15 @@ class Bench:
             try:
                 self.set_delay(0)
                 self.closed(url, target.json_request, self.args.warmup_seconds, concurrency=16, cpus=SCALING_CPUS)
-                cpu0 = server.cpu()
-                run = self.closed(
+                run, cpu = self.closed_with_cpu(
+                    server,
                     url,
                     target.json_request,
                     self.args.max_seconds,
                     concurrency=self.args.concurrency * workers,
                     cpus=SCALING_CPUS,
                 )
-                run["server_cpu_s"] = round(server.cpu() - cpu0, 3)
+                run["server_cpu_s"] = round(cpu, 3)
                 out[key] = run
                 self.log(f"{target.name}: {workers} worker(s) on 2 cores {run['achieved_rps']} req/s")
             finally:
@@ -423,6 +434,11 @@ class Bench:
         meta["loadavg_end"] = os.getloadavg()
         meta["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         return {"meta": meta, "targets": results}
+
+
+def _ms_per_request(cpu_s: float, run: dict[str, Any]) -> float:
+    """CPU ms per answered request of a phase that used ``cpu_s`` seconds."""
+    return round(cpu_s / max(run["ok"], 1) * 1000.0, 3)
 
 
 def _git(*args: str) -> str:

@@ -133,7 +133,7 @@ class HostGuardMiddleware:
     def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
         self.app = app
         self.policy = policy
-        self._refused: dict[tuple[bytes, str | None], str | None] = {}  # -> None (allowed) or the name refused
+        self._verdicts: dict[tuple[bytes, str | None], str | None] = {}  # None: allowed; else the name refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -162,12 +162,12 @@ class HostGuardMiddleware:
         """None when ``host`` is allowed on ``local_address``, else the host name refused."""
         key = (host, local_address)
         try:
-            return self._refused[key]
+            return self._verdicts[key]
         except KeyError:
             pass
         name = _hostname(host.decode("latin-1"))
         verdict = None if self.policy.allows(name, local_address) else name
-        if len(self._refused) >= MAX_VERDICTS:  # a client inventing names: start over rather than grow
-            self._refused.clear()
-        self._refused[key] = verdict
+        if len(self._verdicts) >= MAX_VERDICTS:  # a client inventing names: start over rather than grow
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
         return verdict

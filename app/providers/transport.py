@@ -14,6 +14,7 @@ the ``HttpAnswer`` the transport returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
@@ -237,35 +238,32 @@ class Transport:
 
 async def _read_body(response: aiohttp.ClientResponse, who: Who, idle_s: float, limit: int) -> bytes:
     """The whole body, each read bounded by ``idle_s``; over ``limit`` bytes is an error."""
+    parts: list[bytes] = []
+    size = 0
+    loop = asyncio.get_running_loop()
+    content = response.content
+    # the whole call ends sooner than a first idle gap could: no timer of our own, not even an unset one
+    bound = contextlib.nullcontext() if _covered(idle_s) else asyncio.timeout(idle_s)
     try:
-        if _covered(idle_s):  # the whole call ends sooner than a first idle gap could: no timer of our own
-            return await _read_all(response.content, who, limit, None, idle_s)
-        async with asyncio.timeout(idle_s) as idle:  # one timer, moved on after each read
-            return await _read_all(response.content, who, limit, idle, idle_s)
+        async with bound as idle:  # one timer, moved on after each read
+            while True:
+                chunk = await content.read(READ_SIZE)
+                if not chunk:
+                    return b"".join(parts)
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamServerError(
+                        f"the answer of {who.provider} is larger than {limit} bytes",
+                        provider=who.provider,
+                        model=who.model,
+                    )
+                parts.append(chunk)
+                if idle is not None:
+                    idle.reschedule(loop.time() + idle_s)
     except TimeoutError:
         raise _timeout(who, "stopped sending its answer", idle_s) from None
     except (aiohttp.ClientError, OSError) as exc:
         raise boundary_error(exc, who) from exc
-
-
-async def _read_all(
-    content: aiohttp.StreamReader, who: Who, limit: int, idle: asyncio.Timeout | None, idle_s: float
-) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    loop = asyncio.get_running_loop()
-    while True:
-        chunk = await content.read(READ_SIZE)
-        if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if size > limit:
-            raise UpstreamServerError(
-                f"the answer of {who.provider} is larger than {limit} bytes", provider=who.provider, model=who.model
-            )
-        parts.append(chunk)
-        if idle is not None:
-            idle.reschedule(loop.time() + idle_s)
 
 
 def env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:

@@ -175,5 +175,5 @@ async def test_one_guard_keeps_each_verdict_apart_and_bounded() -> None:
         assert await status(b"evil.example", "10.0.0.5") == 200
     for n in range(host_guard.MAX_VERDICTS + 10):
         assert await status(f"guess{n}.example".encode(), "127.0.0.1") == 421
-    assert len(guard._refused) <= host_guard.MAX_VERDICTS
+    assert len(guard._verdicts) <= host_guard.MAX_VERDICTS
     assert await status(b"localhost", "127.0.0.1") == 200
