@@ -2,7 +2,8 @@
 in-process requests, for cProfile or for an instruction count under ``valgrind --tool=callgrind``.
 
 The app is Switchyard as ``switchyard serve`` builds it (``create_app``: every middleware, metrics, JSON
-request logs at INFO to a file, body limit, host guard, governance pass-through) over the benchmark catalogue
+request logs at INFO to a file, body limit, host guard, governance pass-through; with ``--governed`` a master key
+and the requests made with a virtual key whose rpm, tpm and budget are checked and counted) over the benchmark catalogue
 (``bench/targets.py``), its upstream the bench's fake upstream (``bench/upstream.py``) in another process.
 Requests are ASGI calls made the way uvicorn makes them (scope, ``receive`` that answers the body then
 waits for the response to end, ``send``); the HTTP server's own parsing is not included (the floor proxy pays
@@ -68,8 +69,8 @@ class Driver:
             (b"user-agent", b"bench-hotpath"),
         ]
 
-    async def one(self) -> tuple[int, int]:
-        """One request; returns (status, body bytes)."""
+    async def one(self, keep: list[bytes] | None = None) -> tuple[int, int]:
+        """One request; returns (status, body bytes); the body's parts are added to ``keep`` if given."""
         done = asyncio.Event()
         sent_body = False
         status = 0
@@ -89,6 +90,8 @@ class Driver:
                 status = message["status"]
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
+                if keep is not None:
+                    keep.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     done.set()
 
@@ -133,6 +136,29 @@ async def lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[str
     return task, inbox
 
 
+GOVERNED_MASTER_KEY = "sk-bench-master-not-a-secret"
+GOVERNED_KEY = {
+    "name": "bench",
+    "rpm": 10_000_000,
+    "tpm": 10_000_000_000,
+    "budget_usd": 1_000_000.0,
+    "budget_period": "1d",
+}
+"""``--governed``: the virtual key's limits, all checked and counted on every request, none ever reached."""
+
+
+async def virtual_key(app: Any) -> str:
+    """A new virtual key (``POST /v1/keys`` with the master key) with ``GOVERNED_KEY``'s limits."""
+    driver = Driver(app, "/v1/keys", dumps(GOVERNED_KEY))
+    driver.headers.append((b"authorization", f"Bearer {GOVERNED_MASTER_KEY}".encode()))
+    answer: list[bytes] = []
+    status, _size = await driver.one(answer)
+    if status != 201:
+        raise RuntimeError(f"POST /v1/keys: HTTP {status}: {b''.join(answer)[:500]!r}")
+    key: str = json.loads(b"".join(answer))["key"]
+    return key
+
+
 def import_app(src: str | None) -> Path:
     """Import ``app`` (from ``src`` for an A/B: a directory holding a copy of ``app/``); where it came from."""
     if src:
@@ -161,7 +187,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         DisconnectHook = None
 
     state = args.log.with_name("state.db")  # the embedded store (routing decisions) in the scratch directory
-    app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True, state_path=state))
+    master = {"master_key": GOVERNED_MASTER_KEY} if args.governed else {}
+    app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True, state_path=state, **master))
     handler = logging.FileHandler(args.log, mode="a")  # the JSON request lines go to a file, as in the bench
     from app.observability.logging import JsonFormatter
 
@@ -176,6 +203,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         gc.set_threshold(*(int(n) for n in args.gc_threshold.split(",")))
     path, body = PATHS[args.path]
     driver = Driver(app, path, dumps(body))
+    if args.governed:
+        driver.headers.append((b"authorization", b"Bearer " + (await virtual_key(app)).encode()))
     for _ in range(args.warmup):
         status, _size = await driver.one()
         if status != 200:
@@ -295,6 +324,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gc-threshold", help="gc.set_threshold after start-up, e.g. 10000,10,10 (an experiment)")
     p.add_argument("--upstream", help="a running bench upstream (default: start one)")
     p.add_argument("--routing", action="append", default=[], help="a line added under routing: (YAML)")
+    p.add_argument("--governed", action="store_true", help="access control on: a virtual key with rpm/tpm/budget")
     p.add_argument("--src", help="import app from this directory (holding an app/ package) instead: an A/B")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -135,7 +136,8 @@ class HostGuardMiddleware:
         self.policy = policy
         self._verdicts: dict[tuple[bytes, str | None], str | None] = {}  # None: allowed; else the name refused
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # a plain function returning the next layer's awaitable: no frame of its own to resume at every wake-up
         if scope["type"] == "http":
             host = origin = fetch_site = None
             for key, value in scope["headers"]:
@@ -149,14 +151,12 @@ class HostGuardMiddleware:
                 server = scope.get("server")
                 refused = self._verdict(host, server[0] if server else None)
                 if refused is not None:
-                    await _refuse(send, 421, _misdirected(refused))
-                    return
+                    return _refuse(send, 421, _misdirected(refused))
             if (origin is not None or fetch_site is not None) and self.policy.cross_site(
                 scope["method"], None if host is None else host.decode("latin-1"), origin, fetch_site
             ):
-                await _refuse(send, 403, CROSS_SITE_BODY)
-                return
-        await self.app(scope, receive, send)
+                return _refuse(send, 403, CROSS_SITE_BODY)
+        return self.app(scope, receive, send)
 
     def _verdict(self, host: bytes, local_address: str | None) -> str | None:
         """None when ``host`` is allowed on ``local_address``, else the host name refused."""

@@ -13,6 +13,7 @@ master key and the keys this process already knows (so a guessing neighbour neve
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -62,21 +63,23 @@ class GovernanceMiddleware:
         self.app = app
         self._seen: tuple[object, Governance | None, bool] | None = None  # (app state's gateway, its answer)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # a plain function returning the next layer's awaitable when it passes the request through: no frame of
+        # its own to resume at every wake-up of the request
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         gov, required = self._governance(scope)
         if gov is None:
             if required and route_path(scope) not in OPEN_PATHS:  # a master key is configured: never serve open
-                await self._refuse(send, scope, StateUnavailableError("access control is not ready yet"))
-                return
-            await self.app(scope, receive, send)
-            return
+                return self._refuse(send, scope, StateUnavailableError("access control is not ready yet"))
+            return self.app(scope, receive, send)
         path = route_path(scope)
         if path in OPEN_PATHS or (path in PROBE_PATHS and not gov.config.protect_metrics):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._governed(gov, path, scope, receive, send)
+
+    async def _governed(self, gov: Governance, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate and admit the request, run it with its principal bound, then settle and release."""
         lease: Lease | None = None
         try:
             principal = await self._authenticate(gov, scope)

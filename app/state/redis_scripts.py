@@ -7,15 +7,19 @@ Per key (``{id}`` is a Redis Cluster hash tag: a key's state lives in one slot):
 - ``switchyard:key:{id}`` hash: the record as JSON, plus the scalar limits the scripts read;
 - ``switchyard:spend:{id}`` hash: ``period_start``, ``spent``, ``total``, ``t:<model>`` (lifetime spend);
 - ``switchyard:mspend:{id}`` hash: model -> spend in the current period;
-- ``switchyard:rpm:{id}``, ``switchyard:tpm:{id}`` sorted sets: request and token events by time (a token
-  event is ``<id>:<tokens>``);
+- ``switchyard:rpmw:{id}``, ``switchyard:tpmw:{id}`` hashes: the rate windows' slices
+  (``app.state.records.WINDOW_SLICES``), slice index -> ``<amount>:<latest event time>``;
 - ``switchyard:lease:{id}``, ``switchyard:resv:{id}`` sorted sets by expiry; ``switchyard:resamt:{id}``
   hash: reservation -> USD.
 """
 
 from __future__ import annotations
 
-PRELUDE = """
+from app.state.records import WINDOW_SLICES
+
+PRELUDE = (
+    f"local SLICES = {WINDOW_SLICES}\n"
+    + """
 local function now_s()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -39,8 +43,42 @@ local function left(start, period, now)
   if not period then return '' end
   return fmt(start + period - now)
 end
-local function amount_of(member) return tonumber(string.match(member, ':(%d+)$')) or 0 end
+-- a rate window: its live slices {slice, amount, latest} oldest first and their sum (expired ones deleted)
+local function window(key, now, len)
+  local h = redis.call('HGETALL', key)
+  local live, dead, used = {}, {}, 0
+  for i = 1, #h, 2 do
+    local amount, latest = string.match(h[i + 1], '^(%d+):(.+)$')
+    amount, latest = tonumber(amount), tonumber(latest)
+    if latest <= now - len then
+      table.insert(dead, h[i])
+    else
+      table.insert(live, {tonumber(h[i]), amount, latest})
+      used = used + amount
+    end
+  end
+  if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  return live, used
+end
+-- nil while the window holds less than limit; else the seconds until enough of it has left
+local function window_wait(live, used, limit, now, len)
+  if used < limit then return nil end
+  for _, s in ipairs(live) do
+    used = used - s[2]
+    if used < limit then return fmt(s[3] + len - now) end
+  end
+  return fmt(len)
+end
+local function count(key, now, len, amount)
+  local slice = string.format('%d', math.floor(now * SLICES / len))
+  local old = redis.call('HGET', key, slice)
+  if old then amount = amount + tonumber(string.match(old, '^(%d+):')) end
+  redis.call('HSET', key, slice, string.format('%d', amount) .. ':' .. fmt(now))
+  redis.call('EXPIRE', key, math.ceil(len) + 1)
+end
 """
+)
 
 # KEYS: key, spend, mspend, rpm, tpm, lease. ARGV: request_id, lease_id ('' for none), lease_ttl_s, window_s.
 ADMIT = (
@@ -56,29 +94,18 @@ if expires and now >= expires then return {'expired'} end
 local budget, period = tonumber(f[7]), tonumber(f[8])
 local start, spent = roll(KEYS[2], KEYS[3], tonumber(f[9]), period, now)
 if budget and spent >= budget then return {'budget', left(start, period, now), fmt(spent), fmt(start)} end
-local window = tonumber(ARGV[4])
+local len = tonumber(ARGV[4])
 local rpm = tonumber(f[4])
 if rpm then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', fmt(now - window))
-  local n = redis.call('ZCARD', KEYS[4])
-  if n >= rpm then
-    local e = redis.call('ZRANGE', KEYS[4], n - rpm, n - rpm, 'WITHSCORES')
-    return {'rpm', fmt(tonumber(e[2]) + window - now)}
-  end
+  local live, used = window(KEYS[4], now, len)
+  local wait = window_wait(live, used, rpm, now, len)
+  if wait then return {'rpm', wait} end
 end
 local tpm = tonumber(f[5])
 if tpm then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now - window))
-  local e = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-  local used = 0
-  for i = 1, #e, 2 do used = used + amount_of(e[i]) end
-  if used >= tpm then
-    for i = 1, #e, 2 do
-      used = used - amount_of(e[i])
-      if used < tpm then return {'tpm', fmt(tonumber(e[i + 1]) + window - now)} end
-    end
-    return {'tpm', fmt(window)}
-  end
+  local live, used = window(KEYS[5], now, len)
+  local wait = window_wait(live, used, tpm, now, len)
+  if wait then return {'tpm', wait} end
 end
 local maxp = tonumber(f[6])
 local leased = '0'
@@ -90,10 +117,7 @@ if maxp and ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[6], fmt(now + ttl), ARGV[2])
   redis.call('EXPIRE', KEYS[6], math.ceil(ttl) + 1)
 end
-if rpm then
-  redis.call('ZADD', KEYS[4], fmt(now), ARGV[1])
-  redis.call('EXPIRE', KEYS[4], math.ceil(window) + 1)
-end
+if rpm then count(KEYS[4], now, len, 1) end
 return {'ok', '', fmt(spent), fmt(start), leased}
 """
 )
@@ -148,12 +172,7 @@ if cost > 0 then
   redis.call('HINCRBYFLOAT', KEYS[2], 't:' .. ARGV[3], ARGV[2])
 end
 local tokens = tonumber(ARGV[4])
-if tokens > 0 and tonumber(f[2]) then
-  local window = tonumber(ARGV[6])
-  redis.call('ZADD', KEYS[6], fmt(now), ARGV[5] .. ':' .. ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', fmt(now - window))
-  redis.call('EXPIRE', KEYS[6], math.ceil(window) + 1)
-end
+if tokens > 0 and tonumber(f[2]) then count(KEYS[6], now, tonumber(ARGV[6]), tokens) end
 return 1
 """
 )
@@ -166,20 +185,18 @@ USAGE = (
 local f = redis.call('HMGET', KEYS[1], 'id', 'period_s', 'anchor')
 if not f[1] then return {} end
 local now = now_s()
-local window = tonumber(ARGV[1])
+local len = tonumber(ARGV[1])
 local start, spent = roll(KEYS[2], KEYS[3], tonumber(f[3]), tonumber(f[2]), now)
 local total = redis.call('HGET', KEYS[2], 'total') or '0'
 local reserved = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '(' .. fmt(now), '+inf')) do
   reserved = reserved + (tonumber(redis.call('HGET', KEYS[8], id)) or 0)
 end
-local requests = redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now - window), '+inf')
-local tokens = 0
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. fmt(now - window), '+inf')) do
-  tokens = tokens + amount_of(m)
-end
+local _, requests = window(KEYS[4], now, len)
+local _, tokens = window(KEYS[5], now, len)
 local leases = redis.call('ZCOUNT', KEYS[6], '(' .. fmt(now), '+inf')
-local out = {fmt(start), fmt(spent), total, fmt(reserved), tostring(requests), tostring(tokens), tostring(leases)}
+local out = {fmt(start), fmt(spent), total, fmt(reserved), string.format('%d', requests), string.format('%d', tokens),
+             tostring(leases)}
 local h = redis.call('HGETALL', KEYS[3])
 for i = 1, #h do table.insert(out, h[i]) end
 return out

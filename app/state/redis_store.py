@@ -173,7 +173,7 @@ class RedisStore:
     # -- governance ---------------------------------------------------------------------------------------
 
     async def admit(self, key_id: str, request_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
-        keys = _keys(key_id, "key", "spend", "mspend", "rpm", "tpm", "lease")
+        keys = _keys(key_id, "key", "spend", "mspend", "rpmw", "tpmw", "lease")
         out = [
             _s(x) for x in await self._script("ADMIT", keys, [request_id, lease_id or "", lease_ttl_s, self.window_s])
         ]
@@ -206,12 +206,12 @@ class RedisStore:
     async def settle(
         self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int, event_id: str
     ) -> None:
-        keys = _keys(key_id, "key", "spend", "mspend", "resv", "resamt", "tpm")
+        keys = _keys(key_id, "key", "spend", "mspend", "resv", "resamt", "tpmw")
         args = [reservation_id or "", repr(float(cost)), model, int(tokens), event_id, self.window_s]
         await self._script("SETTLE", keys, args)
 
     async def usage(self, key_id: str) -> KeyUsage:
-        keys = _keys(key_id, "key", "spend", "mspend", "rpm", "tpm", "lease", "resv", "resamt")
+        keys = _keys(key_id, "key", "spend", "mspend", "rpmw", "tpmw", "lease", "resv", "resamt")
         out = [_s(x) for x in await self._script("USAGE", keys, [self.window_s])]
         if not out:
             return KeyUsage(0.0, 0.0, 0.0, 0.0, {}, 0, 0, 0)

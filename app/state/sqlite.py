@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.state.base import StoreUnavailableError
-from app.state.records import RATE_WINDOW_S, Admission, KeyRecord, KeyUsage, period_start, refused
+from app.state.records import (
+    RATE_WINDOW_S,
+    Admission,
+    KeyRecord,
+    KeyUsage,
+    period_start,
+    refused,
+    window_retry,
+    window_slice,
+)
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -32,8 +41,9 @@ CREATE TABLE IF NOT EXISTS spend (
 CREATE TABLE IF NOT EXISTS spend_model (
     key_id TEXT NOT NULL, model TEXT NOT NULL, period_start REAL NOT NULL, spent REAL NOT NULL,
     total REAL NOT NULL, PRIMARY KEY (key_id, model));
-CREATE TABLE IF NOT EXISTS events (key_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL, amount INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_key ON events (key_id, kind, at);
+CREATE TABLE IF NOT EXISTS rate (
+    key_id TEXT NOT NULL, kind TEXT NOT NULL, slice INTEGER NOT NULL, amount INTEGER NOT NULL, latest REAL NOT NULL,
+    PRIMARY KEY (key_id, kind, slice));
 CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS leases_by_key ON leases (key_id, expires_at);
 CREATE TABLE IF NOT EXISTS reservations (
@@ -178,12 +188,12 @@ class SqliteStore:
             if record.budget_usd is not None and spent >= record.budget_usd:
                 return refused("budget", _period_left(record, start, now), spent=spent, period_start=start)
             if record.rpm is not None:
-                times = _window(c, key_id, REQUESTS, now - window)
-                if len(times) >= record.rpm:
-                    return refused("rpm", times[len(times) - record.rpm][0] + window - now)
+                retry = window_retry(_window(c, key_id, REQUESTS, now, window), record.rpm, now, window)
+                if retry is not None:
+                    return refused("rpm", retry)
             if record.tpm is not None:
-                events = _window(c, key_id, TOKENS, now - window)
-                if (retry := _tokens_retry(events, record.tpm, now, window)) is not None:
+                retry = window_retry(_window(c, key_id, TOKENS, now, window), record.tpm, now, window)
+                if retry is not None:
                     return refused("tpm", retry)
             lease = lease_id is not None and record.max_parallel is not None
             if lease:
@@ -196,7 +206,7 @@ class SqliteStore:
                     (lease_id, key_id, now + lease_ttl_s),
                 )
             if record.rpm is not None:
-                c.execute("INSERT INTO events (key_id, kind, at, amount) VALUES (?, ?, ?, 1)", (key_id, REQUESTS, now))
+                _count(c, key_id, REQUESTS, now, window, 1)
             return Admission(True, spent=spent, period_start=start, leased=lease)
 
         return await self._tx(run)
@@ -241,6 +251,8 @@ class SqliteStore:
     async def settle(
         self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int, event_id: str
     ) -> None:
+        window = self.window_s
+
         def run(c: sqlite3.Connection, now: float) -> None:
             if reservation_id is not None:
                 c.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
@@ -261,9 +273,7 @@ class SqliteStore:
                     (key_id, model, start, cost, cost),
                 )
             if tokens > 0 and record.tpm is not None:
-                c.execute(
-                    "INSERT INTO events (key_id, kind, at, amount) VALUES (?, ?, ?, ?)", (key_id, TOKENS, now, tokens)
-                )
+                _count(c, key_id, TOKENS, now, window, tokens)
 
         await self._tx(run)
 
@@ -288,8 +298,8 @@ class SqliteStore:
             (leases,) = c.execute(
                 "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?", (key_id, now)
             ).fetchone()
-            requests = len(_window(c, key_id, REQUESTS, now - window))
-            tokens = sum(amount for _, amount in _window(c, key_id, TOKENS, now - window))
+            requests = sum(amount for amount, _ in _window(c, key_id, REQUESTS, now, window))
+            tokens = sum(amount for amount, _ in _window(c, key_id, TOKENS, now, window))
             return KeyUsage(start, spent, float(reserved), float(total), by_model, requests, tokens, int(leases))
 
         return await self._tx(run)
@@ -378,24 +388,24 @@ def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, 
     return float(stored), float(spent)
 
 
-def _window(c: sqlite3.Connection, key_id: str, kind: str, since: float) -> list[tuple[float, int]]:
-    """The (time, amount) events of ``kind`` after ``since``, oldest first (older ones are deleted)."""
-    c.execute("DELETE FROM events WHERE key_id = ? AND kind = ? AND at <= ?", (key_id, kind, since))
-    return c.execute(
-        "SELECT at, amount FROM events WHERE key_id = ? AND kind = ? ORDER BY at", (key_id, kind)
+def _window(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float) -> list[tuple[int, float]]:
+    """The live slices of a rate window, (amount, latest event time) oldest first (the expired ones are
+    deleted): at most ``WINDOW_SLICES + 1`` rows, whatever the key's traffic."""
+    c.execute("DELETE FROM rate WHERE key_id = ? AND kind = ? AND latest <= ?", (key_id, kind, now - window))
+    rows = c.execute(
+        "SELECT amount, latest FROM rate WHERE key_id = ? AND kind = ? ORDER BY slice", (key_id, kind)
     ).fetchall()
+    return [(int(amount), float(latest)) for amount, latest in rows]
 
 
-def _tokens_retry(events: list[tuple[float, int]], limit: int, now: float, window: float) -> float | None:
-    """None while the window's tokens are below ``limit``; else the seconds until they are."""
-    used = sum(amount for _, amount in events)
-    if used < limit:
-        return None
-    for at, amount in events:
-        used -= amount
-        if used < limit:
-            return at + window - now
-    return window
+def _count(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float, amount: int) -> None:
+    """Add ``amount`` to the rate window's slice that holds ``now``."""
+    c.execute(
+        "INSERT INTO rate (key_id, kind, slice, amount, latest) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key_id, kind, slice) DO UPDATE SET amount = amount + excluded.amount, "
+        "latest = MAX(latest, excluded.latest)",
+        (key_id, kind, window_slice(now, window), amount, now),
+    )
 
 
 def _period_left(record: KeyRecord, start: float, now: float) -> float | None:

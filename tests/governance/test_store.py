@@ -4,6 +4,7 @@ redis-server): keys, rate windows, leases, budget reservations, spend, key/value
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.state import KeyRecord, SqliteStore, StateStore
+from app.state.records import WINDOW_SLICES
 from tests.governance.conftest import WINDOW_S
 
 
@@ -81,6 +83,59 @@ async def test_tpm_counts_settled_tokens(store: StateStore) -> None:
     assert (await store.usage(key.id)).tokens_in_window == 100
     await asyncio.sleep(WINDOW_S + 0.2)
     assert (await store.admit(key.id, uid(), None, 10)).ok
+
+
+async def test_rate_windows_stay_small_whatever_the_traffic(store: StateStore) -> None:
+    """A window is kept as slices, not one row per request: its size is bounded by WINDOW_SLICES, so a busy
+    key's admission costs the same as a quiet one's (a log of single events grew by one row per request)."""
+    key = record(rpm=1_000_000, tpm=1_000_000_000)
+    await store.create_key(key)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + 1.5 * WINDOW_S
+    admitted = 0
+    while loop.time() < ends:
+        admitted += (await store.admit(key.id, uid(), None, 10)).ok
+        await store.settle(key.id, None, 0.0, "m", 7, uid())
+    usage = await store.usage(key.id)
+    assert 0 < usage.requests_in_window < admitted  # the first half-window's requests have left it
+    assert usage.tokens_in_window == 7 * usage.requests_in_window
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            sizes = [n for (n,) in db.execute("SELECT COUNT(*) FROM rate GROUP BY kind")]
+    else:
+        client = store._client  # the stored shape is what this test is about
+        sizes = [await client.hlen(f"switchyard:{part}:{{{key.id}}}") for part in ("rpmw", "tpmw")]
+    assert len(sizes) == 2 and all(0 < n <= WINDOW_SLICES + 1 for n in sizes), sizes
+
+
+async def test_a_rate_window_never_lets_more_through_than_its_limit(tmp_path: Path) -> None:
+    """Requests every 10 ms for three windows against rpm=7: no window-long span ever holds more than 7
+    admissions, each refusal's retry-after lands where the next admission is, and the limit is used up
+    again in every window (the slices never hold an event much longer than the window)."""
+    now = [1_000.0]
+    store = SqliteStore(tmp_path / "state.db", clock=lambda: now[0], window_s=WINDOW_S)
+    await store.start()
+    try:
+        key = record(rpm=7)
+        await store.create_key(key)
+        admitted: list[float] = []
+        retry_at: float | None = None
+        for step in range(300):
+            now[0] = 1_000.0 + step * 0.01
+            answer = await store.admit(key.id, uid(), None, 10)
+            if answer.ok:
+                if retry_at is not None:
+                    assert now[0] >= retry_at - 1e-9  # never admitted before the retry-after said
+                admitted.append(now[0])
+                retry_at = None
+            else:
+                assert answer.retry_after is not None and 0 < answer.retry_after <= WINDOW_S
+                retry_at = now[0] + answer.retry_after
+        for i, at in enumerate(admitted):
+            assert sum(1 for t in admitted if at - WINDOW_S < t <= at) <= 7, i
+        assert len(admitted) >= 3 * 7 - 1  # about 7 per window: the slices cost at most one slice per window
+    finally:
+        await store.aclose()
 
 
 async def test_max_parallel_leases_are_released_and_expire(store: StateStore) -> None:
