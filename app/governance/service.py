@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ class Governance:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.config, self.clock, self.wall = store, config, clock, wall
+        self._master_digest = hash_secret(config.master_key)
         self.local: StateStore = local or SqliteStore(":memory:", clock=wall)
         self.admin = KeyAdmin(store, known_models, wall)
         self.failures = AuthFailures(config.auth_failures_per_minute, config.auth_lockout_s, clock=clock)
@@ -230,15 +232,19 @@ class Governance:
     # -- authentication -------------------------------------------------------------------------------------
 
     def is_master(self, secret: str) -> bool:
-        return _same(secret, self.config.master_key)
+        return self._is_master_digest(hash_secret(secret))
+
+    def _is_master_digest(self, digest: str) -> bool:
+        """Constant-time, and it does not even reveal the length (digests are compared)."""
+        return hmac.compare_digest(digest, self._master_digest)
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal of ``secret``: 401 for an unknown, revoked or expired key."""
-        if self.is_master(secret):
+        digest = hash_secret(secret)
+        if self._is_master_digest(digest):
             return MASTER
         if not secret.startswith(KEY_PREFIX) or len(secret) > 256:
             raise self.auth_error("invalid")
-        digest = hash_secret(secret)
         now = self.clock()
         cached = self._cache.get(digest)
         if cached is not None and now - cached.validated_at < self.config.key_cache_ttl_s:
@@ -416,10 +422,19 @@ class Governance:
             raise StateUnavailableError("the key store is unreachable; try again shortly") from None
 
 
+_uid_prefix = os.urandom(8).hex()
+
+
+def _new_uid_prefix() -> None:
+    global _uid_prefix
+    _uid_prefix = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_uid_prefix)  # a forked worker must not repeat its parent's ids
+_uid_counter = itertools.count()
+
+
 def _uid() -> str:
-    return uuid.uuid4().hex
-
-
-def _same(a: str, b: str) -> bool:
-    """Constant-time equality that does not even reveal the length (digests are compared)."""
-    return hmac.compare_digest(hash_secret(a), hash_secret(b))
+    """An id for a lease, a reservation or an event, unique across processes and replicas (a random
+    per-process prefix and a counter: no system call per id, as ``uuid4`` made)."""
+    return f"{_uid_prefix}{next(_uid_counter):x}"

@@ -2,14 +2,17 @@
 
 Each operation is one transaction started with ``BEGIN IMMEDIATE``, which takes the database's write lock
 before reading, so the read and the write of a rate window, a lease or a reservation are never interleaved
-with another process's (writers queue on the lock for up to ``busy_timeout_s``). The connection lives on one
-thread per process (``sqlite3`` is blocking): the event loop never waits on the disk. The file survives
-restarts; ``":memory:"`` makes a private in-memory store (the governance service's local fallback).
+with another process's (writers queue on the lock for up to ``busy_timeout_s``). A transaction runs on the
+event loop's own connection when the lock is free (a few page writes to the WAL: no disk sync, which only the
+checkpoints do), and on the store's thread, which waits for the lock, when another process holds it: the
+event loop never waits on a lock or on the disk. The file survives restarts; ``":memory:"`` makes a private
+in-memory store (the governance service's local fallback), all on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -56,6 +59,11 @@ CREATE TABLE IF NOT EXISTS kv (
 REQUESTS, TOKENS = "r", "t"
 
 
+CHECKPOINT_EVERY = 500
+"""Transactions committed on the event loop's connection between two WAL checkpoints, which run on the
+store's thread (a checkpoint syncs the file to disk)."""
+
+
 class SqliteStore:
     """See the module docstring. ``clock`` (Unix seconds) and ``window_s`` are injectable for tests."""
 
@@ -73,30 +81,49 @@ class SqliteStore:
         self.description = "in-memory" if self.path == ":memory:" else f"sqlite file {self.path}"
         self.clock, self.window_s, self.busy_timeout_s = clock, window_s, busy_timeout_s
         self._pool: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the thread's: waits for the write lock
+        self._inline: sqlite3.Connection | None = None  # the event loop's: never waits (busy: the thread's)
         self._kv_writes = 0
+        self._since_checkpoint = 0
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-state")
-            await self._call(self._open)
+        if self._inline is not None:
+            return
+        if self.path == ":memory:":  # a private database: no other writer, no disk, so no thread either
+            inline = self._connect(self.path, wait_s=0.0)
+            inline.executescript(SCHEMA)
+            self._inline = inline
+            return
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-state")
+        await self._call(self._open)
+        inline = self._connect(self.path, wait_s=0.0)
+        inline.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints (CHECKPOINT_EVERY)
+        self._inline = inline
 
     def _open(self) -> None:
-        if self.path != ":memory:":
-            file = Path(self.path)
-            file.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+        file = Path(self.path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
+        conn = self._connect(self.path, wait_s=self.busy_timeout_s)
+        conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)  # idempotent statements: workers starting together may all run them
         self._conn = conn
 
+    @staticmethod
+    def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:
+        """A connection that waits up to ``wait_s`` for another writer's lock (0: fails at once, busy)."""
+        conn = sqlite3.connect(path, timeout=wait_s, isolation_level=None, check_same_thread=wait_s == 0.0)
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+        if path != ":memory:":
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit is a write, the sync is the checkpoint's
+        return conn
+
     async def aclose(self) -> None:
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -107,28 +134,67 @@ class SqliteStore:
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._pool is None:
-            raise StoreUnavailableError("the embedded store is not open")
+            raise StoreUnavailableError("the embedded store is not open" if self._inline is None else "sqlite: busy")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
         except sqlite3.OperationalError as exc:  # locked for longer than busy_timeout, disk I/O error
             raise StoreUnavailableError(f"sqlite: {exc}") from exc
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
-        """``fn(connection, now)`` in one ``BEGIN IMMEDIATE`` transaction."""
-
-        def run() -> T:
-            conn = self._conn
-            assert conn is not None
-            conn.execute("BEGIN IMMEDIATE")
+    async def _tx(self, fn: Callable[[sqlite3.Connection, float], T], *, inline: bool = True) -> T:
+        """``fn(connection, now)`` in one ``BEGIN IMMEDIATE`` transaction: on the event loop's own connection
+        when the write lock is free (a transaction here is a few page writes to the WAL, tens of
+        microseconds, where a hop to the thread and back cost ~100 us of CPU), else on the thread, which
+        waits for the lock up to ``busy_timeout_s``. The loop never waits on a lock or a disk sync.
+        ``inline=False``: always on the thread (the background writers' batches and the scans, whose size is
+        the caller's)."""
+        conn = self._inline if inline or self._pool is None else None
+        if conn is not None:
             try:
-                result = fn(conn, self.clock())
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise StoreUnavailableError(f"sqlite: {exc}") from exc
+            else:
+                try:
+                    result = self._run(conn, fn)
+                except sqlite3.OperationalError as exc:  # disk I/O error, disk full: the transaction is over
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise StoreUnavailableError(f"sqlite: {exc}") from exc
+                self._committed()
+                return result
+        return await self._call(lambda: self._locked(fn))
 
-        return await self._call(run)
+    def _locked(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
+        """On the thread: ``fn`` in a transaction of the thread's connection."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        return self._run(conn, fn)
+
+    def _run(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection, float], T]) -> T:
+        """``fn`` inside the transaction ``conn`` has begun; committed, or rolled back if it raises."""
+        try:
+            result = fn(conn, self.clock())
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _committed(self) -> None:
+        """Count an inline commit; every ``CHECKPOINT_EVERY`` the thread checkpoints the WAL into the file."""
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY and self._pool is not None:
+            self._since_checkpoint = 0
+            self._pool.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):  # the next one will do; the WAL only grows meanwhile
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- keys ---------------------------------------------------------------------------------------------
 
@@ -156,7 +222,7 @@ class SqliteStore:
             rows = c.execute("SELECT record FROM keys").fetchall()
             return sorted((KeyRecord.from_json(json.loads(r[0])) for r in rows), key=lambda k: (k.created_at, k.id))
 
-        return await self._tx(run)
+        return await self._tx(run, inline=False)
 
     async def update_key(self, key_id: str, changes: dict[str, Any]) -> KeyRecord | None:
         def run(c: sqlite3.Connection, now: float) -> KeyRecord | None:
@@ -343,7 +409,7 @@ class SqliteStore:
                 [(namespace, key, value, expires) for key, value in items],
             )
 
-        await self._tx(run)
+        await self._tx(run, inline=False)
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         def run(c: sqlite3.Connection, now: float) -> bool:
@@ -363,15 +429,29 @@ class SqliteStore:
             ).fetchall()
             return [(str(key), bytes(value)) for key, value in rows]
 
-        return await self._tx(run)
+        return await self._tx(run, inline=False)
 
 
 # -- helpers, run inside a transaction ---------------------------------------------------------------------
 
 
+MAX_PARSED = 1024
+_parsed: dict[str, KeyRecord] = {}
+"""Records by their stored JSON text: a key's every request loads its record, which changes rarely (a
+record is a value; a changed one is other text). Bounded: cleared when full."""
+
+
 def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:
     row = c.execute("SELECT record FROM keys WHERE id = ?", (key_id,)).fetchone()
-    return None if row is None else KeyRecord.from_json(json.loads(row[0]))
+    if row is None:
+        return None
+    text: str = row[0]
+    record = _parsed.get(text)
+    if record is None:
+        if len(_parsed) >= MAX_PARSED:
+            _parsed.clear()
+        record = _parsed[text] = KeyRecord.from_json(json.loads(text))
+    return record
 
 
 def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, float]:
@@ -391,10 +471,13 @@ def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, 
 def _window(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float) -> list[tuple[int, float]]:
     """The live slices of a rate window, (amount, latest event time) oldest first (the expired ones are
     deleted): at most ``WINDOW_SLICES + 1`` rows, whatever the key's traffic."""
-    c.execute("DELETE FROM rate WHERE key_id = ? AND kind = ? AND latest <= ?", (key_id, kind, now - window))
     rows = c.execute(
         "SELECT amount, latest FROM rate WHERE key_id = ? AND kind = ? ORDER BY slice", (key_id, kind)
     ).fetchall()
+    since = now - window
+    if rows and rows[0][1] <= since:  # slices leave oldest first, one per slice length: most reads delete none
+        c.execute("DELETE FROM rate WHERE key_id = ? AND kind = ? AND latest <= ?", (key_id, kind, since))
+        rows = [row for row in rows if row[1] > since]
     return [(int(amount), float(latest)) for amount, latest in rows]
 
 
