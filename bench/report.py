@@ -16,13 +16,22 @@ ORDER = (
     "portkey",
     "portkey-translated",
     "switchyard-chat",
+    "switchyard-keys",
     "switchyard-baseline-chat",
     "switchyard-translated",
     "switchyard",
     "switchyard-baseline",
     "litellm",
 )
-ISSUE_ROWS = ("floor", "portkey", "switchyard-chat", "litellm", "portkey-translated", "switchyard-translated")
+ISSUE_ROWS = (
+    "floor",
+    "portkey",
+    "switchyard-chat",
+    "switchyard-keys",
+    "litellm",
+    "portkey-translated",
+    "switchyard-translated",
+)
 
 
 def _get(d: Any, *keys: str) -> Any:
@@ -225,11 +234,13 @@ def _issue17(targets: dict[str, Any], ms: dict[str, Any], rates: list[Any], meta
             f"{_fmt(m['cpu_stream_ms'], 3)} | {_fmt(m['peak_rss'], 1)} |"
         )
     chat, fl, pk = ms.get("switchyard-chat"), ms.get("floor"), ms.get("portkey")
-    tr, pkt = ms.get("switchyard-translated"), ms.get("portkey-translated")
+    tr, pkt, keys = ms.get("switchyard-translated"), ms.get("portkey-translated"), ms.get("switchyard-keys")
     lines += ["", "| ratio | max req/s | CPU ms/request | CPU ms per stream | peak RSS |", "|---|---|---|---|---|"]
     for title, a, b in (
         ("Switchyard / bare proxy", chat, fl),
         ("Switchyard / Portkey", chat, pk),
+        ("Switchyard with a virtual key / Portkey", keys, pk),
+        ("Switchyard with a virtual key / without", keys, chat),
         ("Switchyard translated / Portkey translated", tr, pkt),
         ("Switchyard translated / Switchyard same-protocol", tr, chat),
     ):

@@ -55,13 +55,16 @@ TARGET_NAMES = (
     "floor",
     "switchyard",
     "switchyard-chat",
+    "switchyard-keys",
     "switchyard-translated",
     *(b for _, b in BASELINE_PAIRS),
     "portkey",
     "portkey-translated",
     "litellm",
 )
-DEFAULT_TARGETS = "upstream,floor,portkey,portkey-translated,switchyard-chat,switchyard-translated,switchyard,litellm"
+DEFAULT_TARGETS = (
+    "upstream,floor,portkey,portkey-translated,switchyard-chat,switchyard-keys,switchyard-translated,switchyard,litellm"
+)
 BASELINE_NAMES = {b for _, b in BASELINE_PAIRS}
 GEN_CPUS = "1"
 TARGET_CPUS = "0"
@@ -474,7 +477,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--round-seconds", type=float, help="length of each target's turn in a round")
     p.add_argument(
         "--rounds-targets",
-        default="floor,portkey,switchyard-chat,portkey-translated,switchyard-translated",
+        default="floor,portkey,switchyard-chat,switchyard-keys,portkey-translated,switchyard-translated",
         help="targets of the interleaved rounds (those in --targets)",
     )
     p.add_argument("--no-scaling", dest="scaling", action="store_false", help="skip the 2-worker runs")

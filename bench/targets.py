@@ -7,6 +7,9 @@
   metrics and JSON request logging on at INFO (to a file).
 - ``switchyard-chat``: the same server sent ``/v1/chat/completions`` with ``"model": "gpt-4o-mini"`` (the
   same-protocol path, no routing), streamed and not.
+- ``switchyard-keys``: the same chat requests with access control on: a master key, and every request made
+  with a virtual key whose rpm, tpm and daily budget are checked and counted in the embedded store (limits
+  far above the bench's traffic: none is ever reached, all are paid for).
 - ``switchyard-baseline`` / ``switchyard-baseline-chat`` (only with ``--baseline-ref REF``): the same server,
   config and requests, importing the ``app`` package of a git worktree of REF (``bench/baseline.py``).
 - ``switchyard-translated``: the same server sent ``/v1/chat/completions`` for ``claude-bench``, an
@@ -26,11 +29,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import portkey, procs
-from bench.baseline import Baseline, check_app_source, switchyard_launch
+from bench.baseline import Baseline, check_app_source, switchyard_env, switchyard_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
@@ -43,6 +46,31 @@ TRANSLATED_MODEL = "claude-bench"  # an Anthropic-protocol model on the bench up
 TRANSLATED_KEY_ENV = "BENCH_ANTHROPIC_KEY"
 CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
 STREAM_BODY = {**CHAT_BODY, "stream": True, "stream_options": {"include_usage": True}}
+
+
+BENCH_MASTER_KEY = "sk-bench-master-key-not-a-secret-0123456789"
+VIRTUAL_KEY_LIMITS = (
+    "--rpm",
+    "100000000",
+    "--tpm",
+    "1000000000000",
+    "--budget-usd",
+    "1000000",
+    "--budget-period",
+    "1d",
+)
+
+
+def create_virtual_key(src: Path, state: Path) -> str:
+    """A new virtual key with ``VIRTUAL_KEY_LIMITS`` in the embedded store at ``state`` (``switchyard keys
+    create``, the checkout ``src``'s); its secret."""
+    cmd = [sys.executable, "-m", "app.cli", "keys", "create", "--name", "bench", *VIRTUAL_KEY_LIMITS]
+    env = {**os.environ, **switchyard_env(src), "SWITCHYARD_STATE_PATH": str(state)}
+    done = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"switchyard keys create failed: {done.stderr[-2000:]}")
+    secret: str = json.loads(done.stdout)["key"]
+    return secret
 
 
 def dumps(obj: object) -> bytes:
@@ -243,6 +271,24 @@ def build_targets(upstream_url: str, work: Path, baseline: Baseline | None = Non
     if baseline is not None:
         where = f"; git worktree of {baseline.ref} ({baseline.commit})"
         targets |= switchyard_pair("switchyard-baseline", baseline.label, baseline.src, where)
+    keys_state = work / "switchyard-keys-state.db"  # every start of the target: the same store, the same key
+    keyed: dict[str, str] = {}  # the requests' headers: the key's, once it is made (at the first start)
+    keys_starter = switchyard_starter("switchyard-keys", ROOT)
+
+    def keys_start(launch: Launch) -> procs.Server:
+        if not keyed:
+            keyed["authorization"] = f"Bearer {create_virtual_key(ROOT, keys_state)}"
+        env = {"SWITCHYARD_MASTER_KEY": BENCH_MASTER_KEY, "SWITCHYARD_STATE_PATH": str(keys_state), **launch.env}
+        return keys_starter(replace(launch, env=env))
+
+    targets["switchyard-keys"] = Target(
+        "switchyard-keys",
+        "Switchyard chat, virtual key",
+        Request("/v1/chat/completions", dumps(CHAT_BODY), keyed),
+        [Request("/v1/chat/completions", dumps(STREAM_BODY), keyed)],
+        keys_start,
+        note=chat_note + "; access control on: a virtual key with rpm, tpm and a daily budget (never reached)",
+    )
     translated_body = {**CHAT_BODY, "model": TRANSLATED_MODEL}
     translated_stream = Request("/v1/chat/completions", dumps({**STREAM_BODY, "model": TRANSLATED_MODEL}))
     targets["switchyard-translated"] = Target(

@@ -80,7 +80,7 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         "-m",
         "bench.run",
         "--targets",
-        "upstream,floor,switchyard",
+        "upstream,floor,switchyard,switchyard-keys",
         "--no-scaling",
         "--warmup-seconds",
         "0.3",
@@ -101,7 +101,7 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         "--round-seconds",
         "0.3",
         "--rounds-targets",
-        "floor,switchyard",
+        "floor,switchyard,switchyard-keys",
         "--out",
         str(tmp_path),
     ]
@@ -109,7 +109,7 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     data = json.loads((tmp_path / "latest.json").read_text())
     targets = data["targets"]
-    assert set(targets) == {"upstream", "floor", "switchyard"}
+    assert set(targets) == {"upstream", "floor", "switchyard", "switchyard-keys"}
     for name, result in targets.items():
         assert "error" not in result, (name, result.get("error"))
         assert result["max"]["ok"] > 0 and result["cpu_ms_per_request"] > 0
@@ -117,8 +117,9 @@ def test_tiny_benchmark_run(tmp_path: Path) -> None:
         assert result["soak"]["requests"] == 200
         assert result["peak_rss_mb"] > 0
     assert targets["switchyard"]["stream"] is not None, "Switchyard answered no streaming request"
+    assert targets["switchyard-keys"]["max"]["error_count"] == 0  # the virtual key's requests were all let in
     rounds = data["meta"]["rounds"]
-    assert set(rounds) == {"floor", "switchyard"}
+    assert set(rounds) == {"floor", "switchyard", "switchyard-keys"}
     assert all(len(runs) == 1 and runs[0]["rps"] > 0 and runs[0]["cpu_ms"] > 0 for runs in rounds.values())
     text = (tmp_path / "latest.md").read_text()
     assert "| max throughput, 0 ms delay (req/s) |" in text and "## Targets (issue #8)" in text
