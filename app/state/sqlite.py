@@ -114,7 +114,7 @@ class SqliteStore:
     @staticmethod
     def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:
         """A connection that waits up to ``wait_s`` for another writer's lock (0: fails at once, busy)."""
-        conn = sqlite3.connect(path, timeout=wait_s, isolation_level=None, check_same_thread=wait_s == 0.0)
+        conn = sqlite3.connect(path, timeout=wait_s, isolation_level=None)  # used by the thread that made it
         conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
         if path != ":memory:":
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit is a write, the sync is the checkpoint's
@@ -134,7 +134,7 @@ class SqliteStore:
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._pool is None:
-            raise StoreUnavailableError("the embedded store is not open" if self._inline is None else "sqlite: busy")
+            raise StoreUnavailableError("the embedded store is not open")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
         except sqlite3.OperationalError as exc:  # locked for longer than busy_timeout, disk I/O error
