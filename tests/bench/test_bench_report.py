@@ -61,6 +61,7 @@ def test_targets_met() -> None:
     assert _result(text, "max throughput per core >= 0.25x the bare proxy's") == "PASS"  # 1800 / 7000
     assert _result(text, "added p50 @ 500 req/s within 1 ms") == "PASS"  # 0.8 vs 0.2
     assert _result(text, "added p99 @ 500 req/s within 1.5x") == "PASS"  # 1.2 vs 1.0
+    assert _result(text, "p99 @ 500 req/s within 1.5x the bare proxy's (whole") == "PASS"  # 51.2 vs 51.0
     assert _result(text, "CPU per stream within 2x") == "PASS"  # 1.2 vs 1.4
     assert _result(text, "RSS under 120 MB") == "PASS"
     assert _result(text, "2 workers on 2 cores") == "PASS"  # 1.9x
@@ -87,6 +88,9 @@ def test_targets_missed() -> None:
     ):
         assert _result(text, target) == "MISS", target
     assert _result(text, "max throughput per core >= 0.25x the bare proxy's") == "MISS"  # 1500 / 7000 = 0.21
+    assert _result(text, "p99 @ 500 req/s within 1.5x the bare proxy's (whole") == "PASS"  # 52 vs 51: 76.5 ms
+    data["targets"]["switchyard-chat"]["open"]["500"]["latency_ms"] = {"p50": 52.0, "p99": 80.0}
+    assert _result(render(data), "p99 @ 500 req/s within 1.5x the bare proxy's (whole") == "MISS"  # 80 > 76.5
 
 
 def test_long_streams_figure() -> None:
