@@ -55,9 +55,13 @@ CREATE INDEX IF NOT EXISTS reservations_by_key ON reservations (key_id, expires_
 CREATE TABLE IF NOT EXISTS kv (
     namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL,
     PRIMARY KEY (namespace, key));
+CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_at) WHERE expires_at IS NOT NULL;
 """
 REQUESTS, TOKENS = "r", "t"
 
+
+KV_SWEEP_EVERY = 256
+"""Key/value writes between two deletions of the expired entries (by their index on ``expires_at``)."""
 
 CHECKPOINT_EVERY = 500
 """Transactions committed on the event loop's connection between two WAL checkpoints, which run on the
@@ -383,8 +387,7 @@ class SqliteStore:
         return await self._tx(run)
 
     async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        self._kv_writes += 1
-        sweep = self._kv_writes % 256 == 0
+        sweep = self._count_kv_writes(1)
 
         def run(c: sqlite3.Connection, now: float) -> None:
             expires = None if ttl_s is None else now + ttl_s
@@ -393,14 +396,14 @@ class SqliteStore:
                 (namespace, key, value, expires),
             )
             if sweep:
-                c.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+                _sweep_kv(c, now)
 
-        await self._tx(run)
+        await self._tx(run, inline=not sweep)  # a sweep's size is the expired rows': on the thread
 
     async def kv_set_many(self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None) -> None:
         if not items:
             return
-        self._kv_writes += len(items)
+        sweep = self._count_kv_writes(len(items))
 
         def run(c: sqlite3.Connection, now: float) -> None:
             expires = None if ttl_s is None else now + ttl_s
@@ -408,8 +411,17 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
                 [(namespace, key, value, expires) for key, value in items],
             )
+            if sweep:
+                _sweep_kv(c, now)
 
         await self._tx(run, inline=False)
+
+    def _count_kv_writes(self, written: int) -> bool:
+        """Count key/value writes; True when this one should also delete the expired entries (one in
+        ``KV_SWEEP_EVERY`` writes, the batches' included: they are most of them)."""
+        before = self._kv_writes
+        self._kv_writes += written
+        return before // KV_SWEEP_EVERY != self._kv_writes // KV_SWEEP_EVERY
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         def run(c: sqlite3.Connection, now: float) -> bool:
@@ -439,6 +451,12 @@ MAX_PARSED = 1024
 _parsed: dict[str, KeyRecord] = {}
 """Records by their stored JSON text: a key's every request loads its record, which changes rarely (a
 record is a value; a changed one is other text). Bounded: cleared when full."""
+
+
+def _sweep_kv(c: sqlite3.Connection, now: float) -> None:
+    """Delete the expired key/value entries: a range of the expiry index, not a scan of the table (the
+    routing decisions alone are one entry per request, kept 30 days by default)."""
+    c.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
 
 def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:

@@ -13,6 +13,7 @@ import pytest
 
 from app.state import KeyRecord, SqliteStore, StateStore
 from app.state.records import WINDOW_SLICES
+from app.state.sqlite import KV_SWEEP_EVERY
 from tests.governance.conftest import WINDOW_S
 
 
@@ -250,6 +251,29 @@ async def test_key_value_with_expiry(store: StateStore) -> None:
     await asyncio.sleep(0.6)
     assert await store.kv_get("feedback", "a") is None
     assert await store.kv_delete("responses", "a") and not await store.kv_delete("responses", "a")
+
+
+async def test_sqlite_deletes_expired_entries_by_their_index(tmp_path: Path) -> None:
+    """Batches (the routing decisions, one per request) count towards the sweep of expired entries too, and
+    the sweep reads the expiry index, not the whole table."""
+    now = [1_000.0]
+    store = SqliteStore(tmp_path / "state.db", clock=lambda: now[0])
+    await store.start()
+    try:
+        await store.kv_set_many("decisions", [(f"old{i}", b"x") for i in range(100)], ttl_s=10)
+        await store.kv_set("responses", "kept", b"y")  # no expiry
+        now[0] += 60
+        await store.kv_set_many("decisions", [(f"new{i}", b"x") for i in range(KV_SWEEP_EVERY)], ttl_s=10)
+        with sqlite3.connect(store.path) as db:
+            (left,) = db.execute("SELECT COUNT(*) FROM kv WHERE key LIKE 'old%'").fetchone()
+            (total,) = db.execute("SELECT COUNT(*) FROM kv").fetchone()
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= 1"
+            ).fetchall()
+        assert left == 0 and total == KV_SWEEP_EVERY + 1
+        assert any("kv_by_expiry" in str(row) for row in plan), plan
+    finally:
+        await store.aclose()
 
 
 class Clock:
