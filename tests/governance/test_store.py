@@ -8,6 +8,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +163,41 @@ async def test_sqlite_waits_for_another_writer_off_the_event_loop(tmp_path: Path
         assert refused.refusal == "rpm"
     finally:
         other.close()
+        await store.aclose()
+
+
+async def test_sqlite_waits_for_its_own_thread_and_goes_on_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store's own thread holds the write lock (a batch), the loop's transactions wait for it and
+    then run on the loop; queued behind it on the thread instead, each would find the lock taken by the one
+    before, and the thread would end up running all of them."""
+    store = SqliteStore(tmp_path / "state.db", window_s=WINDOW_S)
+    await store.start()
+    on_thread: list[str] = []
+    locked = SqliteStore._locked
+
+    def counting(self: SqliteStore, fn: Any) -> Any:
+        on_thread.append(getattr(fn, "__name__", "?"))
+        return locked(self, fn)
+
+    monkeypatch.setattr(SqliteStore, "_locked", counting)
+    try:
+        key = record(rpm=1000)
+        await store.create_key(key)
+
+        def slow_batch(c: sqlite3.Connection, now: float) -> None:
+            c.execute("INSERT INTO kv (namespace, key, value) VALUES ('t', 'k', x'00')")
+            time.sleep(0.3)  # on the thread, holding the write lock
+
+        batch = asyncio.get_running_loop().create_task(store._tx(slow_batch, inline=False))
+        await asyncio.sleep(0.05)  # the thread has begun
+        answers = await asyncio.gather(*(store.admit(key.id, uid(), None, 10) for _ in range(20)))
+        await batch
+        assert all(a.ok for a in answers)
+        assert on_thread == ["slow_batch"]
+        assert (await store.usage(key.id)).requests_in_window == 20
+    finally:
         await store.aclose()
 
 
