@@ -481,7 +481,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="targets of the interleaved rounds (those in --targets)",
     )
     p.add_argument("--no-scaling", dest="scaling", action="store_false", help="skip the 2-worker runs")
-    p.add_argument("--scaling-targets", default="floor,switchyard-chat")
+    p.add_argument("--scaling-targets", default="floor,switchyard-chat,switchyard-keys")
     p.add_argument(
         "--baseline-ref",
         metavar="REF",
