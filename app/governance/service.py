@@ -204,7 +204,7 @@ class Governance:
         pending, self._pending = self._pending, []
         for i, item in enumerate(pending):
             try:
-                await self.store.settle(item.key_id, item.reservation_id, item.cost, item.model, item.tokens, _uid())
+                await self.store.settle(item.key_id, item.reservation_id, item.cost, item.model, item.tokens)
             except StoreUnavailableError:
                 self._pending = pending[i:] + self._pending
                 return
@@ -225,7 +225,7 @@ class Governance:
             if existing is None:
                 await local.create_key(record)
                 if spent := self._spent.get(record.id, 0.0):
-                    await local.settle(record.id, None, spent, "(before the outage)", 0, _uid())
+                    await local.settle(record.id, None, spent, "(before the outage)", 0)
             self._seeded.add(record.id)
         return local
 
@@ -297,11 +297,10 @@ class Governance:
         record = principal.record
         assert record is not None
         lease_id = _uid() if record.max_parallel is not None else None
-        request_id = _uid()
 
         async def run(store: StateStore) -> Admission:
             try:
-                return await store.admit(record.id, request_id, lease_id, LEASE_TTL_S)
+                return await store.admit(record.id, lease_id, LEASE_TTL_S)
             except asyncio.CancelledError:  # the lease may have been taken: give it back
                 if lease_id is not None:
                     self.spawn(self._quiet(store.release_lease(record.id, lease_id)))
@@ -357,7 +356,7 @@ class Governance:
             try:
                 return await store.reserve(record.id, reservation_id, amount, ttl)
             except asyncio.CancelledError:
-                self.spawn(self._quiet(store.settle(record.id, reservation_id, 0.0, target.name, 0, _uid())))
+                self.spawn(self._quiet(store.settle(record.id, reservation_id, 0.0, target.name, 0)))
                 raise
 
         store = self.store
@@ -382,15 +381,15 @@ class Governance:
         record_key_spend(self.labels(record.name), hold.model, cost, usage.input_tokens, usage.output_tokens)
         if hold.store is self.store:
             try:
-                await self.shared(lambda s: s.settle(record.id, hold.reservation_id, cost, hold.model, tokens, _uid()))
+                await self.shared(lambda s: s.settle(record.id, hold.reservation_id, cost, hold.model, tokens))
                 return
             except StoreUnavailableError:
                 self._queue(_Pending(record.id, hold.reservation_id, cost, hold.model, tokens))
                 if record.id in self._seeded:  # local limits see it too
-                    await self.local.settle(record.id, None, cost, hold.model, tokens, _uid())
+                    await self.local.settle(record.id, None, cost, hold.model, tokens)
                 return
         self._queue(_Pending(record.id, None, cost, hold.model, tokens))  # the shared store learns it later
-        await hold.store.settle(record.id, hold.reservation_id, cost, hold.model, tokens, _uid())
+        await hold.store.settle(record.id, hold.reservation_id, cost, hold.model, tokens)
 
     def _queue(self, item: _Pending) -> None:
         if len(self._pending) < MAX_PENDING:
@@ -435,6 +434,6 @@ _uid_counter = itertools.count()
 
 
 def _uid() -> str:
-    """An id for a lease, a reservation or an event, unique across processes and replicas (a random
+    """An id for a lease or a reservation, unique across processes and replicas (a random
     per-process prefix and a counter: no system call per id, as ``uuid4`` made)."""
     return f"{_uid_prefix}{next(_uid_counter):x}"

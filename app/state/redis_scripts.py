@@ -80,7 +80,7 @@ end
 """
 )
 
-# KEYS: key, spend, mspend, rpm, tpm, lease. ARGV: request_id, lease_id ('' for none), lease_ttl_s, window_s.
+# KEYS: key, spend, mspend, rpmw, tpmw, lease. ARGV: lease_id ('' for none), lease_ttl_s, window_s.
 ADMIT = (
     PRELUDE
     + """
@@ -94,7 +94,7 @@ if expires and now >= expires then return {'expired'} end
 local budget, period = tonumber(f[7]), tonumber(f[8])
 local start, spent = roll(KEYS[2], KEYS[3], tonumber(f[9]), period, now)
 if budget and spent >= budget then return {'budget', left(start, period, now), fmt(spent), fmt(start)} end
-local len = tonumber(ARGV[4])
+local len = tonumber(ARGV[3])
 local rpm = tonumber(f[4])
 if rpm then
   local live, used = window(KEYS[4], now, len)
@@ -109,12 +109,12 @@ if tpm then
 end
 local maxp = tonumber(f[6])
 local leased = '0'
-if maxp and ARGV[2] ~= '' then
+if maxp and ARGV[1] ~= '' then
   leased = '1'
-  local ttl = tonumber(ARGV[3])
+  local ttl = tonumber(ARGV[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', fmt(now))
   if redis.call('ZCARD', KEYS[6]) >= maxp then return {'parallel', '1'} end
-  redis.call('ZADD', KEYS[6], fmt(now + ttl), ARGV[2])
+  redis.call('ZADD', KEYS[6], fmt(now + ttl), ARGV[1])
   redis.call('EXPIRE', KEYS[6], math.ceil(ttl) + 1)
 end
 if rpm then count(KEYS[4], now, len, 1) end
@@ -152,7 +152,7 @@ return {'ok', '', fmt(spent), fmt(start), fmt(reserved + tonumber(ARGV[2]))}
 )
 
 # KEYS: key, spend, mspend, resv, resamt, tpm.
-# ARGV: reservation_id ('' for none), cost, model, tokens, event_id, window_s.
+# ARGV: reservation_id ('' for none), cost, model, tokens, window_s.
 SETTLE = (
     PRELUDE
     + """
@@ -172,12 +172,12 @@ if cost > 0 then
   redis.call('HINCRBYFLOAT', KEYS[2], 't:' .. ARGV[3], ARGV[2])
 end
 local tokens = tonumber(ARGV[4])
-if tokens > 0 and tonumber(f[2]) then count(KEYS[6], now, tonumber(ARGV[6]), tokens) end
+if tokens > 0 and tonumber(f[2]) then count(KEYS[6], now, tonumber(ARGV[5]), tokens) end
 return 1
 """
 )
 
-# KEYS: key, spend, mspend, rpm, tpm, lease, resv, resamt. ARGV: window_s.
+# KEYS: key, spend, mspend, rpmw, tpmw, lease, resv, resamt. ARGV: window_s.
 # -> {period_start, spent, total, reserved, requests, tokens, leases, model1, spend1, model2, ...}
 USAGE = (
     PRELUDE

@@ -172,11 +172,9 @@ class RedisStore:
 
     # -- governance ---------------------------------------------------------------------------------------
 
-    async def admit(self, key_id: str, request_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
+    async def admit(self, key_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
         keys = _keys(key_id, "key", "spend", "mspend", "rpmw", "tpmw", "lease")
-        out = [
-            _s(x) for x in await self._script("ADMIT", keys, [request_id, lease_id or "", lease_ttl_s, self.window_s])
-        ]
+        out = [_s(x) for x in await self._script("ADMIT", keys, [lease_id or "", lease_ttl_s, self.window_s])]
         return _admission(out)
 
     async def release_lease(self, key_id: str, lease_id: str) -> None:
@@ -203,11 +201,9 @@ class RedisStore:
             admission.ok, admission.refusal, admission.retry_after, admission.spent, reserved, admission.period_start
         )
 
-    async def settle(
-        self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int, event_id: str
-    ) -> None:
+    async def settle(self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int) -> None:
         keys = _keys(key_id, "key", "spend", "mspend", "resv", "resamt", "tpmw")
-        args = [reservation_id or "", repr(float(cost)), model, int(tokens), event_id, self.window_s]
+        args = [reservation_id or "", repr(float(cost)), model, int(tokens), self.window_s]
         await self._script("SETTLE", keys, args)
 
     async def usage(self, key_id: str) -> KeyUsage:

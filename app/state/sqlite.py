@@ -259,7 +259,7 @@ class SqliteStore:
 
     # -- governance ---------------------------------------------------------------------------------------
 
-    async def admit(self, key_id: str, request_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
+    async def admit(self, key_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
         window = self.window_s
 
         def run(c: sqlite3.Connection, now: float) -> Admission:
@@ -334,9 +334,7 @@ class SqliteStore:
 
         return await self._tx(run)
 
-    async def settle(
-        self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int, event_id: str
-    ) -> None:
+    async def settle(self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int) -> None:
         window = self.window_s
 
         def run(c: sqlite3.Connection, now: float) -> None:

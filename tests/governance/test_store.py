@@ -51,40 +51,40 @@ async def test_keys_are_created_found_listed_updated(store: StateStore) -> None:
 
 
 async def test_refusals_of_missing_revoked_and_expired_keys(store: StateStore) -> None:
-    assert (await store.admit("key_missing", uid(), None, 10)).refusal == "missing"
+    assert (await store.admit("key_missing", None, 10)).refusal == "missing"
     revoked, expired = record(), record(expires_at=time.time() - 1)
     await store.create_key(revoked)
     await store.create_key(expired)
     await store.update_key(revoked.id, {"revoked_at": time.time()})
-    assert (await store.admit(revoked.id, uid(), None, 10)).refusal == "revoked"
-    assert (await store.admit(expired.id, uid(), None, 10)).refusal == "expired"
+    assert (await store.admit(revoked.id, None, 10)).refusal == "revoked"
+    assert (await store.admit(expired.id, None, 10)).refusal == "expired"
     assert (await store.reserve(revoked.id, uid(), 0.1, 10)).refusal == "revoked"
 
 
 async def test_rpm_is_an_exact_sliding_window(store: StateStore) -> None:
     key = record(rpm=5)
     await store.create_key(key)
-    results = await asyncio.gather(*(store.admit(key.id, uid(), None, 10) for _ in range(12)))
+    results = await asyncio.gather(*(store.admit(key.id, None, 10) for _ in range(12)))
     assert sum(r.ok for r in results) == 5  # exactly the limit, concurrent callers included
     refused = [r for r in results if not r.ok]
     assert all(r.refusal == "rpm" and r.retry_after is not None and 0 < r.retry_after <= WINDOW_S for r in refused)
     await asyncio.sleep(WINDOW_S + 0.2)  # the window slides: the limit is available again, all of it
-    assert sum([(await store.admit(key.id, uid(), None, 10)).ok for _ in range(6)]) == 5
+    assert sum([(await store.admit(key.id, None, 10)).ok for _ in range(6)]) == 5
     assert (await store.usage(key.id)).requests_in_window == 5
 
 
 async def test_tpm_counts_settled_tokens(store: StateStore) -> None:
     key = record(tpm=100)
     await store.create_key(key)
-    assert (await store.admit(key.id, uid(), None, 10)).ok
-    await store.settle(key.id, None, 0.0, "m", 60, uid())
-    assert (await store.admit(key.id, uid(), None, 10)).ok  # 60 < 100: admitted
-    await store.settle(key.id, None, 0.0, "m", 40, uid())
-    refused = await store.admit(key.id, uid(), None, 10)
+    assert (await store.admit(key.id, None, 10)).ok
+    await store.settle(key.id, None, 0.0, "m", 60)
+    assert (await store.admit(key.id, None, 10)).ok  # 60 < 100: admitted
+    await store.settle(key.id, None, 0.0, "m", 40)
+    refused = await store.admit(key.id, None, 10)
     assert refused.refusal == "tpm" and refused.retry_after is not None and 0 < refused.retry_after <= WINDOW_S
     assert (await store.usage(key.id)).tokens_in_window == 100
     await asyncio.sleep(WINDOW_S + 0.2)
-    assert (await store.admit(key.id, uid(), None, 10)).ok
+    assert (await store.admit(key.id, None, 10)).ok
 
 
 async def test_rate_windows_stay_small_whatever_the_traffic(store: StateStore) -> None:
@@ -96,8 +96,8 @@ async def test_rate_windows_stay_small_whatever_the_traffic(store: StateStore) -
     ends = loop.time() + 1.5 * WINDOW_S
     admitted = 0
     while loop.time() < ends:
-        admitted += (await store.admit(key.id, uid(), None, 10)).ok
-        await store.settle(key.id, None, 0.0, "m", 7, uid())
+        admitted += (await store.admit(key.id, None, 10)).ok
+        await store.settle(key.id, None, 0.0, "m", 7)
     usage = await store.usage(key.id)
     assert 0 < usage.requests_in_window < admitted  # the first half-window's requests have left it
     assert usage.tokens_in_window > 0 and usage.tokens_in_window % 7 == 0  # whole settlements only
@@ -124,7 +124,7 @@ async def test_a_rate_window_never_lets_more_through_than_its_limit(tmp_path: Pa
         retry_at: float | None = None
         for step in range(300):
             now[0] = 1_000.0 + step * 0.01
-            answer = await store.admit(key.id, uid(), None, 10)
+            answer = await store.admit(key.id, None, 10)
             if answer.ok:
                 if retry_at is not None:
                     assert now[0] >= retry_at - 1e-9  # never admitted before the retry-after said
@@ -149,17 +149,17 @@ async def test_sqlite_waits_for_another_writer_off_the_event_loop(tmp_path: Path
     try:
         key = record(rpm=2)
         await store.create_key(key)
-        assert (await store.admit(key.id, uid(), None, 10)).ok  # on the loop: the lock is free
+        assert (await store.admit(key.id, None, 10)).ok  # on the loop: the lock is free
         other.execute("BEGIN IMMEDIATE")
         loop = asyncio.get_running_loop()
-        waiting = loop.create_task(store.admit(key.id, uid(), None, 10))
+        waiting = loop.create_task(store.admit(key.id, None, 10))
         began = loop.time()
         await asyncio.sleep(0.2)
         assert loop.time() - began < 0.5  # the loop was not blocked
         assert not waiting.done()  # the store's thread waits for the lock
         other.execute("COMMIT")
         assert (await asyncio.wait_for(waiting, 5)).ok
-        refused = await store.admit(key.id, uid(), None, 10)  # the thread's admission counted: 2 of 2
+        refused = await store.admit(key.id, None, 10)  # the thread's admission counted: 2 of 2
         assert refused.refusal == "rpm"
     finally:
         other.close()
@@ -192,7 +192,7 @@ async def test_sqlite_waits_for_its_own_thread_and_goes_on_on_the_loop(
 
         batch = asyncio.get_running_loop().create_task(store._tx(slow_batch, inline=False))
         await asyncio.sleep(0.05)  # the thread has begun
-        answers = await asyncio.gather(*(store.admit(key.id, uid(), None, 10) for _ in range(20)))
+        answers = await asyncio.gather(*(store.admit(key.id, None, 10) for _ in range(20)))
         await batch
         assert all(a.ok for a in answers)
         assert on_thread == ["slow_batch"]
@@ -204,22 +204,22 @@ async def test_sqlite_waits_for_its_own_thread_and_goes_on_on_the_loop(
 async def test_max_parallel_leases_are_released_and_expire(store: StateStore) -> None:
     key = record(max_parallel=2)
     await store.create_key(key)
-    first, second = await store.admit(key.id, uid(), "l1", 10), await store.admit(key.id, uid(), "l2", 10)
+    first, second = await store.admit(key.id, "l1", 10), await store.admit(key.id, "l2", 10)
     assert first.ok and first.leased and second.ok
-    third = await store.admit(key.id, uid(), "l3", 10)
+    third = await store.admit(key.id, "l3", 10)
     assert third.refusal == "parallel" and third.retry_after
     assert (await store.usage(key.id)).parallel == 2
     await store.release_lease(key.id, "l1")
-    assert (await store.admit(key.id, uid(), "l4", 0.3)).ok  # a short lease: the worker "dies" holding it
-    assert not (await store.admit(key.id, uid(), "l5", 10)).ok
+    assert (await store.admit(key.id, "l4", 0.3)).ok  # a short lease: the worker "dies" holding it
+    assert not (await store.admit(key.id, "l5", 10)).ok
     await asyncio.sleep(0.6)
-    assert (await store.admit(key.id, uid(), "l6", 0.3)).ok  # l4 expired by itself
+    assert (await store.admit(key.id, "l6", 0.3)).ok  # l4 expired by itself
     await store.renew_lease(key.id, "l6", 10)  # renewed: it no longer expires soon
     await asyncio.sleep(0.6)
-    assert not (await store.admit(key.id, uid(), "l7", 10)).ok
+    assert not (await store.admit(key.id, "l7", 10)).ok
     unlimited = record()
     await store.create_key(unlimited)
-    assert not (await store.admit(unlimited.id, uid(), "l", 10)).leased  # no max_parallel: no lease taken
+    assert not (await store.admit(unlimited.id, "l", 10)).leased  # no max_parallel: no lease taken
 
 
 async def test_reservations_hold_the_budget_until_settled(store: StateStore) -> None:
@@ -230,14 +230,14 @@ async def test_reservations_hold_the_budget_until_settled(store: StateStore) -> 
     assert second.ok and second.reserved == pytest.approx(1.2)
     held = await store.reserve(key.id, "r3", 0.01, 10)
     assert held.refusal == "budget" and held.spent == 0 and held.retry_after == 1.0  # held, not spent
-    await store.settle(key.id, "r1", 0.25, "model-a", 30, uid())
-    await store.settle(key.id, "r2", 0.5, "model-b", 30, uid())
+    await store.settle(key.id, "r1", 0.25, "model-a", 30)
+    await store.settle(key.id, "r2", 0.5, "model-b", 30)
     usage = await store.usage(key.id)
     assert usage.spent_usd == pytest.approx(0.75) and usage.reserved_usd == 0
     assert usage.spend_by_model == pytest.approx({"model-a": 0.25, "model-b": 0.5})
-    assert (await store.admit(key.id, uid(), None, 10)).ok
-    await store.settle(key.id, None, 0.3, "model-a", 0, uid())  # spend now 1.05: the budget is spent
-    spent = await store.admit(key.id, uid(), None, 10)
+    assert (await store.admit(key.id, None, 10)).ok
+    await store.settle(key.id, None, 0.3, "model-a", 0)  # spend now 1.05: the budget is spent
+    spent = await store.admit(key.id, None, 10)
     assert spent.refusal == "budget" and spent.retry_after is not None and 0 < spent.retry_after <= 86400
     assert (await store.reserve(key.id, "r4", 0.0, 10)).refusal == "budget"
 
@@ -259,7 +259,7 @@ async def test_concurrent_reservations_never_overspend_by_more_than_one(store: S
         rid = uid()
         if (await store.reserve(key.id, rid, 0.3, 10)).ok:
             await asyncio.sleep(0.01)
-            await store.settle(key.id, rid, 0.25, "m", 10, uid())
+            await store.settle(key.id, rid, 0.25, "m", 10)
 
     await asyncio.gather(*(call() for _ in range(40)))
     usage = await store.usage(key.id)
@@ -269,13 +269,13 @@ async def test_concurrent_reservations_never_overspend_by_more_than_one(store: S
 async def test_a_new_budget_period_starts_when_it_changes(store: StateStore) -> None:
     key = record(budget_usd=1.0, budget_period="30d")
     await store.create_key(key)
-    await store.settle(key.id, None, 2.0, "m", 0, uid())
-    assert (await store.admit(key.id, uid(), None, 10)).refusal == "budget"
+    await store.settle(key.id, None, 2.0, "m", 0)
+    assert (await store.admit(key.id, None, 10)).refusal == "budget"
     await store.update_key(key.id, {"budget_period": "1d"})
     usage = await store.usage(key.id)
     assert usage.spent_usd == 0 and usage.total_spend_usd == pytest.approx(2.0) and usage.spend_by_model == {}
     assert usage.period_start >= key.created_at
-    assert (await store.admit(key.id, uid(), None, 10)).ok
+    assert (await store.admit(key.id, None, 10)).ok
 
 
 async def test_key_value_with_expiry(store: StateStore) -> None:
@@ -327,8 +327,8 @@ async def test_sqlite_periods_roll_over_and_state_survives_a_restart(tmp_path: P
     await store.start()
     key = record(budget_usd=1.0, budget_period="1h", created_at=clock.now)
     await store.create_key(key)
-    await store.settle(key.id, None, 1.5, "m", 0, uid())
-    assert (await store.admit(key.id, uid(), None, 10)).refusal == "budget"
+    await store.settle(key.id, None, 1.5, "m", 0)
+    assert (await store.admit(key.id, None, 10)).refusal == "budget"
     await store.aclose()
 
     store = SqliteStore(path, clock=clock)  # a restart keeps the key and its spend
@@ -340,7 +340,7 @@ async def test_sqlite_periods_roll_over_and_state_survives_a_restart(tmp_path: P
         usage = await store.usage(key.id)
         assert usage.spent_usd == 0 and usage.period_start == key.created_at + 7200
         assert usage.total_spend_usd == pytest.approx(1.5)
-        assert (await store.admit(key.id, uid(), None, 10)).ok
+        assert (await store.admit(key.id, None, 10)).ok
     finally:
         await store.aclose()
     assert oct(path.stat().st_mode & 0o777) == "0o600"

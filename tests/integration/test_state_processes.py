@@ -20,11 +20,11 @@ async def _hammer(path: str, rate_key: str, budget_key: str, rounds: int) -> tup
     admitted = settled = 0
     try:
         for _ in range(rounds):
-            if (await store.admit(rate_key, uuid.uuid4().hex, None, 10)).ok:
+            if (await store.admit(rate_key, None, 10)).ok:
                 admitted += 1
             rid = uuid.uuid4().hex
             if (await store.reserve(budget_key, rid, 0.05, 10)).ok:
-                await store.settle(budget_key, rid, 0.04, "m", 1, uuid.uuid4().hex)
+                await store.settle(budget_key, rid, 0.04, "m", 1)
                 settled += 1
     finally:
         await store.aclose()
