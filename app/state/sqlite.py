@@ -1,28 +1,20 @@
 """The embedded store: one SQLite file (WAL), shared by every worker process on the machine.
 
-Each operation is one transaction started with ``BEGIN IMMEDIATE``, which takes the database's write lock
-before reading, so the read and the write of a rate window, a lease or a reservation are never interleaved
-with another process's (writers queue on the lock for up to ``busy_timeout_s``). A transaction runs on the
-event loop's own connection when the lock is free (a few page writes to the WAL: no disk sync, which only the
-checkpoints do), and on the store's thread, which waits for the lock, when another process holds it: the
-event loop never waits on a lock or on the disk. The file survives restarts; ``":memory:"`` makes a private
-in-memory store (the governance service's local fallback), all on the loop.
+Each operation is one transaction (``app.state.sqlite_tx``: ``BEGIN IMMEDIATE``, on the event loop while no
+other process holds the file's write lock), so the read and the write of a rate window, a lease or a
+reservation are never interleaved with another process's. The file survives restarts; ``":memory:"`` makes a
+private in-memory store (the governance service's local fallback).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from app.state.base import StoreUnavailableError
 from app.state.records import (
     RATE_WINDOW_S,
     Admission,
@@ -33,9 +25,7 @@ from app.state.records import (
     window_retry,
     window_slice,
 )
-
-T = TypeVar("T")
-Clock = Callable[[], float]
+from app.state.sqlite_tx import Clock, Transactions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
@@ -63,10 +53,6 @@ REQUESTS, TOKENS = "r", "t"
 KV_SWEEP_EVERY = 256
 """Key/value writes between two deletions of the expired entries (by their index on ``expires_at``)."""
 
-CHECKPOINT_EVERY = 500
-"""Transactions committed on the event loop's connection between two WAL checkpoints, which run on the
-store's thread (a checkpoint syncs the file to disk)."""
-
 
 class SqliteStore:
     """See the module docstring. ``clock`` (Unix seconds) and ``window_s`` are injectable for tests."""
@@ -83,138 +69,16 @@ class SqliteStore:
     ) -> None:
         self.path = str(path)
         self.description = "in-memory" if self.path == ":memory:" else f"sqlite file {self.path}"
-        self.clock, self.window_s, self.busy_timeout_s = clock, window_s, busy_timeout_s
-        self._pool: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # the thread's: waits for the write lock
-        self._inline: sqlite3.Connection | None = None  # the event loop's: never waits (busy: the thread's)
+        self.window_s = window_s
+        self._transactions = Transactions(self.path, clock, busy_timeout_s)
+        self._tx = self._transactions.run
         self._kv_writes = 0
-        self._since_checkpoint = 0
-        self._threaded = 0  # transactions on the thread, begun or queued
-        self._thread_idle = asyncio.Event()  # set while there are none
-        self._thread_idle.set()
-
-    # -- plumbing -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._inline is not None:
-            return
-        if self.path == ":memory:":  # a private database: no other writer, no disk, so no thread either
-            inline = self._connect(self.path, wait_s=0.0)
-            inline.executescript(SCHEMA)
-            self._inline = inline
-            return
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-state")
-        await self._call(self._open)
-        inline = self._connect(self.path, wait_s=0.0)
-        inline.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints (CHECKPOINT_EVERY)
-        self._inline = inline
-
-    def _open(self) -> None:
-        file = Path(self.path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
-        conn = self._connect(self.path, wait_s=self.busy_timeout_s)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(SCHEMA)  # idempotent statements: workers starting together may all run them
-        self._conn = conn
-
-    @staticmethod
-    def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:
-        """A connection that waits up to ``wait_s`` for another writer's lock (0: fails at once, busy)."""
-        conn = sqlite3.connect(path, timeout=wait_s, isolation_level=None)  # used by the thread that made it
-        conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
-        if path != ":memory:":
-            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit is a write, the sync is the checkpoint's
-        return conn
+        await self._transactions.start(SCHEMA)
 
     async def aclose(self) -> None:
-        inline, self._inline = self._inline, None
-        if inline is not None:
-            inline.close()
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(pool, conn.close)
-        pool.shutdown(wait=True)
-
-    async def _call(self, fn: Callable[[], T]) -> T:
-        if self._pool is None:
-            raise StoreUnavailableError("the embedded store is not open")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
-        except sqlite3.OperationalError as exc:  # locked for longer than busy_timeout, disk I/O error
-            raise StoreUnavailableError(f"sqlite: {exc}") from exc
-
-    async def _tx(self, fn: Callable[[sqlite3.Connection, float], T], *, inline: bool = True) -> T:
-        """``fn(connection, now)`` in one ``BEGIN IMMEDIATE`` transaction: on the event loop's own connection
-        when the write lock is free (a transaction here is a few page writes to the WAL, tens of
-        microseconds, where a hop to the thread and back cost ~100 us of CPU), else on the thread, which
-        waits for the lock up to ``busy_timeout_s``. The loop never waits on a lock or a disk sync.
-        ``inline=False``: always on the thread (the background writers' batches and the scans, whose size is
-        the caller's)."""
-        conn = self._inline if inline or self._pool is None else None
-        while conn is not None:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise StoreUnavailableError(f"sqlite: {exc}") from exc
-                if not self._threaded:
-                    break  # another process holds the lock: the thread waits for it
-                # most likely the lock is our own thread's: wait for it to finish and try here again. Queuing
-                # behind it would hold the lock on the thread for the next one too, and each one after would
-                # find it busy in turn (measured: 45% of transactions on the thread, on 2 cores)
-                await self._thread_idle.wait()
-                continue
-            try:
-                result = self._run(conn, fn)
-            except sqlite3.OperationalError as exc:  # disk I/O error, disk full: the transaction is over
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise StoreUnavailableError(f"sqlite: {exc}") from exc
-            self._committed()
-            return result
-        self._threaded += 1
-        self._thread_idle.clear()
-        try:
-            return await self._call(lambda: self._locked(fn))
-        finally:
-            self._threaded -= 1
-            if not self._threaded:
-                self._thread_idle.set()
-
-    def _locked(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
-        """On the thread: ``fn`` in a transaction of the thread's connection."""
-        conn = self._conn
-        assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
-        return self._run(conn, fn)
-
-    def _run(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection, float], T]) -> T:
-        """``fn`` inside the transaction ``conn`` has begun; committed, or rolled back if it raises."""
-        try:
-            result = fn(conn, self.clock())
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
-    def _committed(self) -> None:
-        """Count an inline commit; every ``CHECKPOINT_EVERY`` the thread checkpoints the WAL into the file."""
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= CHECKPOINT_EVERY and self._pool is not None:
-            self._since_checkpoint = 0
-            self._pool.submit(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        conn = self._conn
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):  # the next one will do; the WAL only grows meanwhile
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        await self._transactions.aclose()
 
     # -- keys ---------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pytest
 from app.state import KeyRecord, SqliteStore, StateStore
 from app.state.records import WINDOW_SLICES
 from app.state.sqlite import KV_SWEEP_EVERY
+from app.state.sqlite_tx import Transactions
 from tests.governance.conftest import WINDOW_S
 
 
@@ -175,13 +176,13 @@ async def test_sqlite_waits_for_its_own_thread_and_goes_on_on_the_loop(
     store = SqliteStore(tmp_path / "state.db", window_s=WINDOW_S)
     await store.start()
     on_thread: list[str] = []
-    locked = SqliteStore._locked
+    locked = Transactions._locked
 
-    def counting(self: SqliteStore, fn: Any) -> Any:
+    def counting(self: Transactions, fn: Any) -> Any:
         on_thread.append(getattr(fn, "__name__", "?"))
         return locked(self, fn)
 
-    monkeypatch.setattr(SqliteStore, "_locked", counting)
+    monkeypatch.setattr(Transactions, "_locked", counting)
     try:
         key = record(rpm=1000)
         await store.create_key(key)
