@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
-from bench.targets import CHAT_BODY, STREAM_BODY, TRANSLATED_MODEL, dumps, switchyard_config
+from bench.targets import (
+    BENCH_MASTER_KEY,
+    CHAT_BODY,
+    STREAM_BODY,
+    TRANSLATED_MODEL,
+    VIRTUAL_KEY,
+    dumps,
+    switchyard_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = {
@@ -136,21 +144,10 @@ async def lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[str
     return task, inbox
 
 
-GOVERNED_MASTER_KEY = "sk-bench-master-not-a-secret"
-GOVERNED_KEY = {
-    "name": "bench",
-    "rpm": 10_000_000,
-    "tpm": 10_000_000_000,
-    "budget_usd": 1_000_000.0,
-    "budget_period": "1d",
-}
-"""``--governed``: the virtual key's limits, all checked and counted on every request, none ever reached."""
-
-
 async def virtual_key(app: Any) -> str:
-    """A new virtual key (``POST /v1/keys`` with the master key) with ``GOVERNED_KEY``'s limits."""
-    driver = Driver(app, "/v1/keys", dumps(GOVERNED_KEY))
-    driver.headers.append((b"authorization", f"Bearer {GOVERNED_MASTER_KEY}".encode()))
+    """A new ``VIRTUAL_KEY`` (``POST /v1/keys`` with the master key)."""
+    driver = Driver(app, "/v1/keys", dumps(VIRTUAL_KEY))
+    driver.headers.append((b"authorization", f"Bearer {BENCH_MASTER_KEY}".encode()))
     answer: list[bytes] = []
     status, _size = await driver.one(answer)
     if status != 201:
@@ -187,7 +184,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         DisconnectHook = None
 
     state = args.log.with_name("state.db")  # the embedded store (routing decisions) in the scratch directory
-    master = {"master_key": GOVERNED_MASTER_KEY} if args.governed else {}
+    master = {"master_key": BENCH_MASTER_KEY} if args.governed else {}
     app = create_app(Settings(config=args.config, log_level="info", gc_freeze=True, state_path=state, **master))
     handler = logging.FileHandler(args.log, mode="a")  # the JSON request lines go to a file, as in the bench
     from app.observability.logging import JsonFormatter

@@ -49,22 +49,16 @@ STREAM_BODY = {**CHAT_BODY, "stream": True, "stream_options": {"include_usage": 
 
 
 BENCH_MASTER_KEY = "sk-bench-master-key-not-a-secret-0123456789"
-VIRTUAL_KEY_LIMITS = (
-    "--rpm",
-    "100000000",
-    "--tpm",
-    "1000000000000",
-    "--budget-usd",
-    "1000000",
-    "--budget-period",
-    "1d",
-)
+VIRTUAL_KEY = {"name": "bench", "rpm": 100_000_000, "tpm": 1_000_000_000_000, "budget_usd": 1e6, "budget_period": "1d"}
+"""The bench's virtual key (``switchyard-keys``, ``hotpath --governed``): every limit checked and counted on
+every request, none ever reached."""
 
 
 def create_virtual_key(src: Path, state: Path) -> str:
-    """A new virtual key with ``VIRTUAL_KEY_LIMITS`` in the embedded store at ``state`` (``switchyard keys
-    create``, the checkout ``src``'s); its secret."""
-    cmd = [sys.executable, "-m", "app.cli", "keys", "create", "--name", "bench", *VIRTUAL_KEY_LIMITS]
+    """A new ``VIRTUAL_KEY`` in the embedded store at ``state`` (``switchyard keys create``, the checkout
+    ``src``'s); its secret."""
+    flags = [item for name, value in VIRTUAL_KEY.items() for item in (f"--{name.replace('_', '-')}", str(value))]
+    cmd = [sys.executable, "-m", "app.cli", "keys", "create", *flags]
     env = {**os.environ, **switchyard_env(src), "SWITCHYARD_STATE_PATH": str(state)}
     done = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
