@@ -39,6 +39,7 @@ from app.providers.registry import ModelEntry
 from app.records import record
 from app.routing.base import RouteDecision
 from app.tokens import estimate_prompt_tokens
+from app.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class StreamSession:
     dropped_params: tuple[str, ...] = ()  # droppable options the model does not take (not sent)
     prompt_tokens: int = 0  # the prompt's estimated tokens (charged, with the output so far, if the stream breaks)
     hold: CallHold | None = None  # the call's budget reservation, settled to what it used when the stream closes
+    _watch: Watchdog | None = field(default=None, init=False, repr=False)  # bounds each chunk by ``deadline``
 
     @property
     def model(self) -> str:
@@ -102,7 +104,9 @@ class StreamSession:
                 out = self._normalize(chunk)
                 if chunk.finish_reason is not None:
                     self._finish(chunk)
-                    yield replace(out, finish_reason=self.finish_reason, usage=self.usage)
+                    if out.finish_reason != self.finish_reason or out.usage is not self.usage:
+                        out = replace(out, finish_reason=self.finish_reason, usage=self.usage)
+                    yield out
                     return
                 yield out
                 try:
@@ -143,12 +147,14 @@ class StreamSession:
         annotate(input_tokens=used.input_tokens, output_tokens=used.output_tokens, cost=cost, estimated=True)
 
     async def _next(self, iterator: AsyncIterator[StreamChunk]) -> StreamChunk:
-        """The next chunk, within what is left of the request's deadline."""
+        """The next chunk, within what is left of the request's deadline (one timer for the whole stream)."""
         if self.deadline is None:
             return await anext(iterator)
+        watch = self._watch
+        if watch is None:
+            watch = self._watch = Watchdog(deadline=asyncio.get_running_loop().time() + self.deadline.remaining())
         try:
-            async with asyncio.timeout(self.deadline.remaining()):
-                return await anext(iterator)
+            return await watch.wait(anext(iterator))
         except TimeoutError:
             raise UpstreamStreamError(
                 f"the request's deadline of {self.deadline.timeout_s:g}s passed while streaming",
@@ -176,6 +182,8 @@ class StreamSession:
     async def aclose(self) -> None:
         """Close the provider's stream (and with it the upstream response) and settle its reservation;
         idempotent."""
+        if self._watch is not None:
+            self._watch.close()
         closer = getattr(self.rest, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):

@@ -28,6 +28,7 @@ from app.errors import UpstreamConnectionError, UpstreamError, UpstreamServerErr
 from app.providers.base import HttpAnswer, HttpCall, SSEEvent
 from app.providers.sse import EventTooLarge, SSEParser
 from app.records import record
+from app.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,11 @@ class StreamReply:
         the upstream closes the body."""
         parser = SSEParser(self._max_event)
         content = self._response.content
+        idle = Watchdog(idle_s=self._idle_s)  # one timer for all the reads, not one per read
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self._idle_s):
-                        chunk = await content.readany()
+                    chunk = await idle.wait(content.readany())
                 except TimeoutError:
                     raise _timeout(self._who, "stream sent nothing", self._idle_s) from None
                 if not chunk:
@@ -129,6 +130,8 @@ class StreamReply:
                 yield batch
         except (aiohttp.ClientError, OSError, EventTooLarge) as exc:
             raise boundary_error(exc, self._who) from exc
+        finally:
+            idle.close()
 
     async def close(self) -> None:
         """Release the connection: back to the pool after a complete body, else closed (so the upstream
