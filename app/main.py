@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.direct_routes import DirectRoutes
 from app.api.errors import install_error_handlers
-from app.api.fastapi_options import fastapi_options
+from app.api.fastapi_options import LeanFastAPI, fastapi_options
 from app.api.host_guard import HostGuardMiddleware, HostPolicy
 from app.api.request_guard import InFlight, RequestGuardMiddleware
 from app.api.routes import chat, complete, embeddings, health, messages, metrics, models, pipelines, responses
@@ -36,11 +36,12 @@ def create_app(settings: Settings | None = None, conditions: ConditionRegistry =
     rule conditions registered from Python, usable in the YAML under ``custom:``; serve such an app with
     your own module, e.g. ``app = create_app(conditions=EMPTY_REGISTRY.register("vip", builder))``."""
     settings = settings or Settings()
-    app = FastAPI(
+    app = LeanFastAPI(
         title="Switchyard",
         version="0.1.0",
         summary="An LLM gateway: one API over many providers, with routing and orchestration.",
         lifespan=lifespan_for(settings, conditions),
+        otel_telemetry=settings.otel_telemetry,
         **fastapi_options(settings.otel_telemetry),
     )
     app.state.settings = settings

@@ -150,8 +150,11 @@ class CodecProvider:
                 raise
             except Exception as exc:
                 raise _codec_failure(exc, who) from exc
-        usage = final.usage or Usage(estimate_prompt_tokens(request), (output_chars + 3) // 4, estimated=True)
-        yield replace(final, usage=usage)
+        if final.usage is None:  # the vendor reported none: an estimate, flagged
+            final = replace(
+                final, usage=Usage(estimate_prompt_tokens(request), (output_chars + 3) // 4, estimated=True)
+            )
+        yield final
 
     async def aclose(self) -> None:
         await self.transport.aclose()
