@@ -24,6 +24,16 @@ MEDIA_PART_TOKENS = 800  # an image or document part: about what vendors bill a 
 
 def estimate_prompt_tokens(request: ChatRequest) -> int:
     """Estimated input tokens of ``request``: its messages' texts, joined, plus a flat rate per image or
-    document part."""
+    document part. A request's path asks several times (planning, each attempt, the stream's record), so
+    the answer for the request seen last is kept (requests are immutable; it is matched by identity)."""
+    global _last_estimate
+    seen, tokens = _last_estimate
+    if seen is request:
+        return tokens
     media = sum(1 for m in request.messages for p in m.parts if type(p).__name__ != "TextPart")
-    return estimate_tokens(" ".join(m.content for m in request.messages)) + media * MEDIA_PART_TOKENS
+    tokens = estimate_tokens(" ".join(m.content for m in request.messages)) + media * MEDIA_PART_TOKENS
+    _last_estimate = (request, tokens)
+    return tokens
+
+
+_last_estimate: tuple[ChatRequest | None, int] = (None, 0)

@@ -23,7 +23,7 @@ class Watchdog:
     """Bounds each ``wait`` by ``idle_s`` from its own start and by ``deadline`` (the running loop's clock,
     ``loop.time()``); either may be None. Waits of one task at a time, one after another."""
 
-    __slots__ = ("_cancelling", "_deadline", "_fired", "_handle", "_idle_s", "_loop", "_since", "_task")
+    __slots__ = ("_cancelling", "_deadline", "_fired", "_handle", "_idle_s", "_loop", "_since", "_task", "expired")
 
     def __init__(self, *, idle_s: float | None = None, deadline: float | None = None) -> None:
         self._idle_s, self._deadline = idle_s, deadline
@@ -33,6 +33,7 @@ class Watchdog:
         self._since: float | None = None  # loop time the current wait began; None between waits
         self._cancelling = 0
         self._fired = False
+        self.expired = False  # a wait ended (or was refused) because its bound passed
 
     def _due(self, since: float) -> float:
         idle, deadline = self._idle_s, self._deadline
@@ -51,6 +52,7 @@ class Watchdog:
         due = self._due(now)
         if due <= now:
             _discard(awaitable)
+            self.expired = True
             raise TimeoutError
         task = asyncio.current_task()
         assert task is not None, "Watchdog.wait runs in a task"
@@ -61,6 +63,7 @@ class Watchdog:
             result = await awaitable
         except asyncio.CancelledError as exc:
             if self._settle(task):
+                self.expired = True
                 raise TimeoutError from exc
             raise
         finally:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import asgi_error
 from app.api.request_guard import GUARD
 from app.errors import PayloadTooLargeError
+from app.watchdog import Watchdog
 
 CLOSE = {"connection": "close"}
 
@@ -58,24 +59,25 @@ class BodyLimitMiddleware:
         received = 0
         started = False
         body_done = False
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
+        timeout_s = self.timeout_s
+        watch = None if timeout_s is None else Watchdog(deadline=asyncio.get_running_loop().time() + timeout_s)
 
         async def limited_receive() -> Message:
             nonlocal received, body_done
-            if body_done or deadline is None:
+            if body_done or watch is None:
                 message = await receive()
             else:
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        message = await receive()
+                    message = await watch.wait(receive())
                 except TimeoutError:
-                    raise BodyTimeout(self.timeout_s or 0.0) from None
+                    raise BodyTimeout(timeout_s or 0.0) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
                 body_done = not message.get("more_body", False)
+                if body_done and watch is not None:
+                    watch.close()
             return message
 
         guard = scope.get(GUARD)  # the request guard outside us knows whether the answer started
@@ -94,6 +96,9 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not (guard.started if guard is not None else started):
                 await self._reject(scope, send)
+        finally:
+            if watch is not None:
+                watch.close()
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         error = PayloadTooLargeError(f"request body exceeds {self.max_bytes} bytes")

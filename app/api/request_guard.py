@@ -105,9 +105,10 @@ class _Request:
     """One request's state as the guard sees it."""
 
     __slots__ = (
+        "_gone",
         "cancel_on_disconnect",
         "complete",
-        "disconnected",
+        "gone",
         "hook",
         "hung_up",
         "receive",
@@ -121,17 +122,20 @@ class _Request:
         self.receive, self.send_, self.task, self.hook = receive, send, task, hook
         self.started = self.complete = self.hung_up = False
         self.cancel_on_disconnect = False  # also once the answer started (a stream): set by its response
-        self.disconnected = asyncio.Event()
+        self.gone = False  # the client disconnected
+        self._gone: asyncio.Event | None = None  # made only when something waits for the disconnect
         self.watcher: asyncio.Task[None] | None = None
 
     async def app_receive(self) -> Message:
-        if self.watching or self.disconnected.is_set():  # the body was read: we learn of the disconnect now
-            await self.disconnected.wait()
+        if self.watching or self.gone:  # the body was read: we learn of the disconnect now
+            if not self.gone:
+                self._gone = self._gone or asyncio.Event()
+                await self._gone.wait()
             return {"type": "http.disconnect"}
         message = await self.receive()
         kind = message["type"]
         if kind == "http.disconnect":
-            self.disconnected.set()
+            self._left()
         elif kind == "http.request" and not message.get("more_body", False):
             self._watch_client()
         return message
@@ -158,8 +162,13 @@ class _Request:
             pass
         self._client_left()
 
+    def _left(self) -> None:
+        self.gone = True
+        if self._gone is not None:
+            self._gone.set()
+
     def _client_left(self) -> None:
-        self.disconnected.set()
+        self._left()
         if not self.complete and (not self.started or self.cancel_on_disconnect):
             self.hung_up = True
             self.task.cancel()

@@ -35,6 +35,7 @@ from app.providers.base import ModelTarget
 from app.providers.registry import ModelEntry, ProviderRegistry
 from app.providers.transport import CALL_BOUND
 from app.tokens import estimate_prompt_tokens
+from app.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -192,16 +193,13 @@ class ModelCaller:
                 raise
             ledger.attempted(target.name)
             try:
+                ends = asyncio.get_running_loop().time() + target.timeout_s
+                watch = Watchdog(deadline=ends)
+                # the transport needs no timers of its own that would fire after this one
+                bound = CALL_BOUND.set((asyncio.current_task(), ends))
                 try:
-                    async with asyncio.timeout(target.timeout_s) as bounded:
-                        # the transport needs no timers of its own that would fire after this one
-                        ends = bounded.when()
-                        bound = CALL_BOUND.set(None if ends is None else (asyncio.current_task(), ends))
-                        try:
-                            result = await operation(entry)
-                        finally:
-                            CALL_BOUND.reset(bound)
-                except TimeoutError:
+                    result = await watch.wait(operation(entry))
+                except TimeoutError:  # ours, or one a provider let through: the model did not answer in time
                     raise UpstreamTimeoutError(
                         f"{target.provider} did not answer within {target.timeout_s:g}s",
                         provider=target.provider,
@@ -211,6 +209,9 @@ class ModelCaller:
                     raise ModelBusyError(
                         exc.message, retry_after=exc.retry_after, provider=target.provider, model=target.name
                     ) from exc
+                finally:
+                    CALL_BOUND.reset(bound)
+                    watch.close()
             except asyncio.CancelledError:
                 breaker.release()
                 charge = self._charge(ledger, entry, tokens, "cancelled")

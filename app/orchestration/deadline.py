@@ -10,6 +10,7 @@ from typing import TypeVar
 from app.errors import DeadlineExceededError, UnprocessableError
 from app.records import record
 from app.settings.orchestration import OrchestrationConfig
+from app.watchdog import Watchdog
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -50,15 +51,25 @@ def request_timeout(requested: float | None, config: OrchestrationConfig) -> flo
     return requested
 
 
-async def within(deadline: Deadline, work: Callable[[], Awaitable[T]]) -> T:
+def deadline_watch(deadline: Deadline) -> Watchdog:
+    """A watchdog that ends any wait when ``deadline`` passes (on the running loop's clock)."""
+    return Watchdog(deadline=asyncio.get_running_loop().time() + deadline.remaining())
+
+
+async def within(deadline: Deadline, work: Callable[[], Awaitable[T]], watch: Watchdog | None = None) -> T:
     """Run ``work()``; when the deadline passes, cancel everything it started (and await it) and raise
-    ``DeadlineExceededError`` (504) at once."""
+    ``DeadlineExceededError`` (504) at once. ``watch`` (from ``deadline_watch``) is the caller's to go on
+    using (a stream bounds its chunks with the same timer); without it, one is made and closed here."""
+    own = watch is None
+    bound = deadline_watch(deadline) if watch is None else watch
     try:
-        async with asyncio.timeout(deadline.remaining()) as scope:
-            return await work()
+        return await bound.wait(work())
     except TimeoutError:
-        if scope.expired():
+        if bound.expired:
             raise DeadlineExceededError(
                 f"the request's deadline of {deadline.timeout_s:g}s passed", timeout_s=deadline.timeout_s
             ) from None
         raise
+    finally:
+        if own:
+            bound.close()

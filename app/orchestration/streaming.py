@@ -15,7 +15,6 @@ generator, whose ``finally`` closes the upstream HTTP response at once. Metrics 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -28,7 +27,7 @@ from app.errors import DeadlineExceededError, Failure, UpstreamError, UpstreamSt
 from app.observability.context import annotate
 from app.orchestration.attempt import CallHold
 from app.orchestration.breaker import counts_as_failure
-from app.orchestration.deadline import Deadline, request_timeout, within
+from app.orchestration.deadline import Deadline, deadline_watch, request_timeout, within
 from app.orchestration.executor import Executor, unique
 from app.orchestration.parallel import all_failed, first_success
 from app.orchestration.race import race
@@ -66,7 +65,7 @@ class StreamSession:
     dropped_params: tuple[str, ...] = ()  # droppable options the model does not take (not sent)
     prompt_tokens: int = 0  # the prompt's estimated tokens (charged, with the output so far, if the stream breaks)
     hold: CallHold | None = None  # the call's budget reservation, settled to what it used when the stream closes
-    _watch: Watchdog | None = field(default=None, init=False, repr=False)  # bounds each chunk by ``deadline``
+    _watch: Watchdog | None = field(default=None, repr=False)  # bounds each chunk by ``deadline`` (one timer)
 
     @property
     def model(self) -> str:
@@ -152,7 +151,7 @@ class StreamSession:
             return await anext(iterator)
         watch = self._watch
         if watch is None:
-            watch = self._watch = Watchdog(deadline=asyncio.get_running_loop().time() + self.deadline.remaining())
+            watch = self._watch = deadline_watch(self.deadline)
         try:
             return await watch.wait(anext(iterator))
         except TimeoutError:
@@ -263,12 +262,15 @@ class StreamOpener:
             chain = executor.chain(decision.models, request, stream=True)
             work = self._chain(chain, request, deadline, ledger, holds)
         started: _Started | None = None
+        watch = deadline_watch(deadline)  # the session bounds its chunks with the same timer
         try:
-            started = await within(deadline, lambda: work)
+            started = await within(deadline, lambda: work, watch)
         except DeadlineExceededError as exc:
             exc.details["failures"] = [f.to_dict() for f in ledger.failures]
             raise
         finally:  # streams that started but do not stream (the deadline passed meanwhile): their prompt
+            if started is None:
+                watch.close()
             for key in [k for k in holds if started is None or k != id(started)]:
                 await _settle_prompt(*holds.pop(key), request)
         hold = holds.pop(id(started))[1] if id(started) in holds else None
@@ -291,6 +293,7 @@ class StreamOpener:
             on_failure=lambda exc: breaker.record_failure() if counts_as_failure(exc) else None,
             prompt_tokens=estimate_prompt_tokens(request),
             hold=hold,
+            _watch=watch,
         )
 
     def _attempt(
