@@ -3,7 +3,8 @@
 FastAPI 0.13x+ ships native OpenTelemetry request telemetry that is on by default: even with no OTel
 provider configured it looks up the tracer, meter and logger providers on every request (environment
 reads), about 6% of Switchyard's CPU per request. Switchyard's own observability is Prometheus metrics
-and JSON request logs, so it is off unless ``SWITCHYARD_OTEL_TELEMETRY=true``.
+and JSON request logs, so it is off unless ``SWITCHYARD_OTEL_TELEMETRY=true``. ``LeanFastAPI`` then leaves
+out of the middleware stack the framework layers that do nothing in that configuration.
 """
 
 from __future__ import annotations
