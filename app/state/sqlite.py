@@ -138,11 +138,11 @@ class SqliteStore:
             if record.budget_usd is not None and spent >= record.budget_usd:
                 return refused("budget", _period_left(record, start, now), spent=spent, period_start=start)
             if record.rpm is not None:
-                retry = window_retry(_window(c, key_id, REQUESTS, now, window), record.rpm, now, window)
+                retry = _window_retry(c, key_id, REQUESTS, now, window, record.rpm)
                 if retry is not None:
                     return refused("rpm", retry)
             if record.tpm is not None:
-                retry = window_retry(_window(c, key_id, TOKENS, now, window), record.tpm, now, window)
+                retry = _window_retry(c, key_id, TOKENS, now, window, record.tpm)
                 if retry is not None:
                     return refused("tpm", retry)
             lease = lease_id is not None and record.max_parallel is not None
@@ -246,8 +246,8 @@ class SqliteStore:
             (leases,) = c.execute(
                 "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?", (key_id, now)
             ).fetchone()
-            requests = sum(amount for amount, _ in _window(c, key_id, REQUESTS, now, window))
-            tokens = sum(amount for amount, _ in _window(c, key_id, TOKENS, now, window))
+            requests = _window_used(c, key_id, REQUESTS, now, window)
+            tokens = _window_used(c, key_id, TOKENS, now, window)
             return KeyUsage(start, spent, float(reserved), float(total), by_model, requests, tokens, int(leases))
 
         return await self._tx(run)
@@ -364,17 +364,32 @@ def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, 
     return float(stored), float(spent)
 
 
-def _window(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float) -> list[tuple[int, float]]:
-    """The live slices of a rate window, (amount, latest event time) oldest first (the expired ones are
-    deleted): at most ``WINDOW_SLICES + 1`` rows, whatever the key's traffic."""
-    rows = c.execute(
-        "SELECT amount, latest FROM rate WHERE key_id = ? AND kind = ? ORDER BY slice", (key_id, kind)
-    ).fetchall()
+def _window_used(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float) -> int:
+    """What a rate window holds now, summed by SQLite (no row reaches Python); its expired slices are
+    deleted when there is one."""
     since = now - window
-    if rows and rows[0][1] <= since:  # slices leave oldest first, one per slice length: most reads delete none
+    used, oldest = c.execute(
+        "SELECT COALESCE(SUM(CASE WHEN latest > ? THEN amount END), 0), MIN(latest) FROM rate "
+        "WHERE key_id = ? AND kind = ?",
+        (since, key_id, kind),
+    ).fetchone()
+    if (
+        oldest is not None and oldest <= since
+    ):  # slices leave oldest first, one per slice length: most reads delete none
         c.execute("DELETE FROM rate WHERE key_id = ? AND kind = ? AND latest <= ?", (key_id, kind, since))
-        rows = [row for row in rows if row[1] > since]
-    return [(int(amount), float(latest)) for amount, latest in rows]
+    return int(used)
+
+
+def _window_retry(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float, limit: int) -> float | None:
+    """None while the rate window holds less than ``limit``; else the seconds until it will (from its live
+    slices, oldest first: at most ``WINDOW_SLICES + 1`` rows, read only when the limit is reached)."""
+    if _window_used(c, key_id, kind, now, window) < limit:
+        return None
+    rows = c.execute(
+        "SELECT amount, latest FROM rate WHERE key_id = ? AND kind = ? AND latest > ? ORDER BY slice",
+        (key_id, kind, now - window),
+    ).fetchall()
+    return window_retry([(int(amount), float(latest)) for amount, latest in rows], limit, now, window)
 
 
 def _count(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float, amount: int) -> None:
