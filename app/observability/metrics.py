@@ -85,8 +85,8 @@ _children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 def _child(metric: Any, *labels: str) -> Any:
     """``metric.labels(*labels)``, looked up once per label set: ``labels()`` takes a lock and rebuilds the
     label key on every call, and a successful upstream call touches four series. Labels are catalogue
-    names and fixed vocabularies, so the cache is as bounded as the series; a child is created on first use,
-    exactly when ``labels()`` would have created it."""
+    names, key names (``KeyLabels`` bounds them) and fixed vocabularies, so the cache is as bounded as the
+    series; a child is created on first use, exactly when ``labels()`` would have created it."""
     key = (metric, labels)
     child = _children.get(key)
     if child is None:
@@ -127,7 +127,7 @@ def set_breaker_state(model: str, state: str) -> None:
 
 
 def record_key_request(key: str) -> None:
-    KEY_REQUESTS.labels(key).inc()
+    _child(KEY_REQUESTS, key).inc()
 
 
 def record_key_rejection(key: str, reason: str) -> None:
@@ -136,11 +136,11 @@ def record_key_rejection(key: str, reason: str) -> None:
 
 def record_key_spend(key: str, model: str, cost: float, input_tokens: int, output_tokens: int) -> None:
     if cost > 0:
-        KEY_SPEND.labels(key, model).inc(cost)
+        _child(KEY_SPEND, key, model).inc(cost)
     if input_tokens:
-        KEY_TOKENS.labels(key, "input").inc(input_tokens)
+        _child(KEY_TOKENS, key, "input").inc(input_tokens)
     if output_tokens:
-        KEY_TOKENS.labels(key, "output").inc(output_tokens)
+        _child(KEY_TOKENS, key, "output").inc(output_tokens)
 
 
 def record_auth_failure(reason: str) -> None:

@@ -127,14 +127,15 @@ class SqliteStore:
         window = self.window_s
 
         def run(c: sqlite3.Connection, now: float) -> Admission:
-            record = _load(c, key_id)
-            if record is None:
+            loaded = _load_with_spend(c, key_id)
+            if loaded is None:
                 return refused("missing")
+            record, stored = loaded
             if record.revoked_at is not None:
                 return refused("revoked")
             if record.is_expired(now):
                 return refused("expired")
-            start, spent = _roll(c, record, now)
+            start, spent = _roll(c, record, stored, now)
             if record.budget_usd is not None and spent >= record.budget_usd:
                 return refused("budget", _period_left(record, start, now), spent=spent, period_start=start)
             if record.rpm is not None:
@@ -175,18 +176,22 @@ class SqliteStore:
 
     async def reserve(self, key_id: str, reservation_id: str, amount: float, ttl_s: float) -> Admission:
         def run(c: sqlite3.Connection, now: float) -> Admission:
-            record = _load(c, key_id)
-            if record is None:
+            loaded = _load_with_spend(c, key_id)
+            if loaded is None:
                 return refused("missing")
+            record, stored = loaded
             if record.revoked_at is not None:
                 return refused("revoked")
             if record.budget_usd is None:
                 return Admission(True)
-            start, spent = _roll(c, record, now)
-            c.execute("DELETE FROM reservations WHERE key_id = ? AND expires_at <= ?", (key_id, now))
-            (reserved,) = c.execute(
-                "SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE key_id = ?", (key_id,)
+            start, spent = _roll(c, record, stored, now)
+            reserved, oldest = c.execute(
+                "SELECT COALESCE(SUM(CASE WHEN expires_at > ? THEN amount END), 0), MIN(expires_at) "
+                "FROM reservations WHERE key_id = ?",
+                (now, key_id),
             ).fetchone()
+            if oldest is not None and oldest <= now:  # a reservation its worker never settled (it died)
+                c.execute("DELETE FROM reservations WHERE key_id = ? AND expires_at <= ?", (key_id, now))
             if spent + reserved >= record.budget_usd:
                 retry = 1.0 if spent < record.budget_usd else _period_left(record, start, now)
                 return refused("budget", retry, spent=spent, reserved=reserved, period_start=start)
@@ -204,10 +209,11 @@ class SqliteStore:
         def run(c: sqlite3.Connection, now: float) -> None:
             if reservation_id is not None:
                 c.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
-            record = _load(c, key_id)
-            if record is None:
+            loaded = _load_with_spend(c, key_id)
+            if loaded is None:
                 return
-            start, _ = _roll(c, record, now)
+            record, stored = loaded
+            start, _ = _roll(c, record, stored, now)
             if cost > 0:
                 c.execute(
                     "UPDATE spend SET spent = spent + ?, total = total + ? WHERE key_id = ?", (cost, cost, key_id)
@@ -229,10 +235,11 @@ class SqliteStore:
         window = self.window_s
 
         def run(c: sqlite3.Connection, now: float) -> KeyUsage:
-            record = _load(c, key_id)
-            if record is None:
+            loaded = _load_with_spend(c, key_id)
+            if loaded is None:
                 return KeyUsage(0.0, 0.0, 0.0, 0.0, {}, 0, 0, 0)
-            start, spent = _roll(c, record, now)
+            record, stored = loaded
+            start, spent = _roll(c, record, stored, now)
             (total,) = c.execute("SELECT total FROM spend WHERE key_id = ?", (key_id,)).fetchone()
             by_model = {
                 m: s
@@ -339,9 +346,26 @@ def _sweep_kv(c: sqlite3.Connection, now: float) -> None:
 
 def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:
     row = c.execute("SELECT record FROM keys WHERE id = ?", (key_id,)).fetchone()
+    return None if row is None else _parsed_record(row[0])
+
+
+Stored = tuple[float, float] | None
+"""A key's stored spend row: (period start, settled spend), None before its first request."""
+
+
+def _load_with_spend(c: sqlite3.Connection, key_id: str) -> tuple[KeyRecord, Stored] | None:
+    """The key and its stored spend, in one read (``_roll`` makes the spend current)."""
+    row = c.execute(
+        "SELECT k.record, s.period_start, s.spent FROM keys k LEFT JOIN spend s ON s.key_id = k.id WHERE k.id = ?",
+        (key_id,),
+    ).fetchone()
     if row is None:
         return None
-    text: str = row[0]
+    text, stored, spent = row
+    return _parsed_record(text), (None if stored is None else (float(stored), float(spent)))
+
+
+def _parsed_record(text: str) -> KeyRecord:
     record = _parsed.get(text)
     if record is None:
         if len(_parsed) >= MAX_PARSED:
@@ -350,18 +374,16 @@ def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:
     return record
 
 
-def _roll(c: sqlite3.Connection, record: KeyRecord, now: float) -> tuple[float, float]:
-    """The current period's start and settled spend, starting a new period when the stored one is over."""
+def _roll(c: sqlite3.Connection, record: KeyRecord, stored: Stored, now: float) -> tuple[float, float]:
+    """The current period's start and settled spend, starting a new period when the ``stored`` one is over."""
     start = period_start(record.anchor, record.period_s, now)
-    row = c.execute("SELECT period_start, spent FROM spend WHERE key_id = ?", (record.id,)).fetchone()
-    if row is None:
+    if stored is None:
         c.execute("INSERT INTO spend (key_id, period_start, spent, total) VALUES (?, ?, 0, 0)", (record.id, start))
         return start, 0.0
-    stored, spent = row
-    if stored < start:
+    if stored[0] < start:
         c.execute("UPDATE spend SET period_start = ?, spent = 0 WHERE key_id = ?", (start, record.id))
         return start, 0.0
-    return float(stored), float(spent)
+    return stored
 
 
 def _window_used(c: sqlite3.Connection, key_id: str, kind: str, now: float, window: float) -> int:
