@@ -49,6 +49,10 @@ class Settlement:
     async def apply(self, store: StateStore) -> None:
         await store.settle(self.key_id, self.reservation_id, self.cost, self.model, self.tokens)
 
+    def spend_only(self) -> Settlement:
+        """The same spend for a store that holds no reservation of it."""
+        return Settlement(self.key_id, None, self.cost, self.model, self.tokens)
+
 
 class StoreFailover:
     """The shared ``store``, and the ``local`` fallback (made if not given) for an outage."""
@@ -84,18 +88,16 @@ class StoreFailover:
 
     # -- background bookkeeping -----------------------------------------------------------------------------
 
-    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Future[None]:
         """Run ``work`` in the background; logged, not raised, if it fails; awaited (briefly) at close."""
         task = asyncio.ensure_future(self._quiet(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def shielded(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` to its end even if the caller is cancelled meanwhile; log instead of raising."""
-        task = asyncio.ensure_future(self._quiet(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        await asyncio.shield(task)
+        await asyncio.shield(self.spawn(work))
 
     @staticmethod
     async def _quiet(work: Awaitable[Any]) -> None:
@@ -150,9 +152,9 @@ class StoreFailover:
             except StoreUnavailableError:
                 self._queue(item)
                 if item.key_id in self._seeded:
-                    await Settlement(item.key_id, None, item.cost, item.model, item.tokens).apply(self.local)
+                    await item.spend_only().apply(self.local)
                 return
-        self._queue(Settlement(item.key_id, None, item.cost, item.model, item.tokens))
+        self._queue(item.spend_only())
         await item.apply(store)
 
     # -- the outage -----------------------------------------------------------------------------------------

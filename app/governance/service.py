@@ -60,7 +60,7 @@ class Governance:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.store, self.config, self.clock, self.wall = store, config, clock, wall
+        self.config, self.clock, self.wall = config, clock, wall
         self.stores = StoreFailover(store, grace_s=config.store_grace_s, local=local, clock=clock, wall=wall)
         self.auth = Authenticator(self.stores, config.master_key, config.key_cache_ttl_s)
         self.labels = KeyLabels(config.metrics_max_key_names)
@@ -106,7 +106,7 @@ class Governance:
 
     async def start(self) -> None:
         await self.stores.start()
-        log.info("access control on: keys in the %s", self.store.description)
+        log.info("access control on: keys in the %s", self.stores.store.description)
 
     async def aclose(self) -> None:
         await self.stores.aclose()
