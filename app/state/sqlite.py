@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from app.state.records import (
     window_retry,
     window_slice,
 )
+from app.state.sqlite_kv import KV_SCHEMA, KeyValueTables
 from app.state.sqlite_tx import Clock, Transactions
 
-SCHEMA = """
+GOVERNANCE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (
     key_id TEXT PRIMARY KEY, period_start REAL NOT NULL, spent REAL NOT NULL, total REAL NOT NULL);
@@ -42,19 +42,12 @@ CREATE INDEX IF NOT EXISTS leases_by_key ON leases (key_id, expires_at);
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, expires_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS reservations_by_key ON reservations (key_id, expires_at);
-CREATE TABLE IF NOT EXISTS kv (
-    namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL,
-    PRIMARY KEY (namespace, key));
-CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_at) WHERE expires_at IS NOT NULL;
 """
+SCHEMA = GOVERNANCE_SCHEMA + KV_SCHEMA
 REQUESTS, TOKENS = "r", "t"
 
 
-KV_SWEEP_EVERY = 256
-"""Key/value writes between two deletions of the expired entries (by their index on ``expires_at``)."""
-
-
-class SqliteStore:
+class SqliteStore(KeyValueTables):
     """See the module docstring. ``clock`` (Unix seconds) and ``window_s`` are injectable for tests."""
 
     kind = "sqlite"
@@ -72,7 +65,7 @@ class SqliteStore:
         self.window_s = window_s
         self._transactions = Transactions(self.path, clock, busy_timeout_s)
         self._tx = self._transactions.run
-        self._kv_writes = 0
+        self._kv_writes = 0  # see KeyValueTables
 
     async def start(self) -> None:
         await self._transactions.start(SCHEMA)
@@ -259,75 +252,6 @@ class SqliteStore:
 
         return await self._tx(run)
 
-    # -- key/value ----------------------------------------------------------------------------------------
-
-    async def kv_get(self, namespace: str, key: str) -> bytes | None:
-        def run(c: sqlite3.Connection, now: float) -> bytes | None:
-            row = c.execute(
-                "SELECT value FROM kv WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
-                (namespace, key, now),
-            ).fetchone()
-            return None if row is None else bytes(row[0])
-
-        return await self._tx(run)
-
-    async def kv_set(self, namespace: str, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        sweep = self._count_kv_writes(1)
-
-        def run(c: sqlite3.Connection, now: float) -> None:
-            expires = None if ttl_s is None else now + ttl_s
-            c.execute(
-                "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
-                (namespace, key, value, expires),
-            )
-            if sweep:
-                _sweep_kv(c, now)
-
-        await self._tx(run, inline=not sweep)  # a sweep's size is the expired rows': on the thread
-
-    async def kv_set_many(self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None) -> None:
-        if not items:
-            return
-        sweep = self._count_kv_writes(len(items))
-
-        def run(c: sqlite3.Connection, now: float) -> None:
-            expires = None if ttl_s is None else now + ttl_s
-            c.executemany(
-                "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
-                [(namespace, key, value, expires) for key, value in items],
-            )
-            if sweep:
-                _sweep_kv(c, now)
-
-        await self._tx(run, inline=False)
-
-    def _count_kv_writes(self, written: int) -> bool:
-        """Count key/value writes; True when this one should also delete the expired entries (one in
-        ``KV_SWEEP_EVERY`` writes, the batches' included: they are most of them)."""
-        before = self._kv_writes
-        self._kv_writes += written
-        return before // KV_SWEEP_EVERY != self._kv_writes // KV_SWEEP_EVERY
-
-    async def kv_delete(self, namespace: str, key: str) -> bool:
-        def run(c: sqlite3.Connection, now: float) -> bool:
-            return c.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).rowcount > 0
-
-        return await self._tx(run)
-
-    async def kv_scan(self, namespace: str, limit: int | None = None) -> list[tuple[str, bytes]]:
-        if limit is not None and limit <= 0:
-            return []
-
-        def run(c: sqlite3.Connection, now: float) -> list[tuple[str, bytes]]:
-            rows = c.execute(
-                "SELECT key, value FROM kv WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
-                "ORDER BY key LIMIT ?",
-                (namespace, now, -1 if limit is None else limit),
-            ).fetchall()
-            return [(str(key), bytes(value)) for key, value in rows]
-
-        return await self._tx(run, inline=False)
-
 
 # -- helpers, run inside a transaction ---------------------------------------------------------------------
 
@@ -336,12 +260,6 @@ MAX_PARSED = 1024
 _parsed: dict[str, KeyRecord] = {}
 """Records by their stored JSON text: a key's every request loads its record, which changes rarely (a
 record is a value; a changed one is other text). Bounded: cleared when full."""
-
-
-def _sweep_kv(c: sqlite3.Connection, now: float) -> None:
-    """Delete the expired key/value entries: a range of the expiry index, not a scan of the table (the
-    routing decisions alone are one entry per request, kept 30 days by default)."""
-    c.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
 
 def _load(c: sqlite3.Connection, key_id: str) -> KeyRecord | None:

@@ -14,7 +14,7 @@ import pytest
 
 from app.state import KeyRecord, SqliteStore, StateStore
 from app.state.records import WINDOW_SLICES
-from app.state.sqlite import KV_SWEEP_EVERY
+from app.state.sqlite_kv import KV_SWEEP_EVERY
 from app.state.sqlite_tx import Transactions
 from tests.governance.conftest import WINDOW_S
 
