@@ -7,8 +7,11 @@ Per key (``{id}`` is a Redis Cluster hash tag: a key's state lives in one slot):
 - ``switchyard:key:{id}`` hash: the record as JSON, plus the scalar limits the scripts read;
 - ``switchyard:spend:{id}`` hash: ``period_start``, ``spent``, ``total``, ``t:<model>`` (lifetime spend);
 - ``switchyard:mspend:{id}`` hash: model -> spend in the current period;
-- ``switchyard:rpmw:{id}``, ``switchyard:tpmw:{id}`` hashes: the rate windows' slices
-  (``app.state.records.WINDOW_SLICES``), slice index -> ``<amount>:<latest event time>``;
+- ``switchyard:rpmc:{id}``, ``switchyard:tpmc:{id}`` hashes: the rate windows' slices
+  (``app.state.records.WINDOW_SLICES``), slice index -> ``<amount>:<latest event time>``, with their running
+  total (``sum``) and the first slice not yet known expired (``lo``): an admission reads only the slices that
+  leave the window. (Earlier builds kept ``rpmw``/``tpmw`` hashes without the total: while a replica of
+  such a build runs beside a newer one, each counts only its own requests.)
 - ``switchyard:lease:{id}``, ``switchyard:resv:{id}`` sorted sets by expiry; ``switchyard:resamt:{id}``
   hash: reservation -> USD.
 """
@@ -43,44 +46,91 @@ local function left(start, period, now)
   if not period then return '' end
   return fmt(start + period - now)
 end
--- a rate window: its live slices {slice, amount, latest} oldest first and their sum (expired ones deleted)
-local function window(key, now, len)
+-- A rate window is a hash: slice index -> '<amount>:<latest event time>', 'sum' (the slices' total) and 'lo'
+-- (no live slice below it). Times only grow, so the expired slices are the ones from 'lo' up: an admission
+-- deletes them and takes them off the sum, one HGET per slice that leaves (reading every slice, up to
+-- SLICES + 1 per window, cost Redis ~3 us each at every admission).
+local function idx(i) return string.format('%d', i) end
+local function slice_of(now, len) return math.floor(now * SLICES / len) end
+local function parse(v)
+  local amount, latest = string.match(v, '^(%d+):(.+)$')
+  return tonumber(amount), tonumber(latest)
+end
+-- the window's sum and 'lo' worked out from all its slices (a hash without them, or one idle past a window)
+local function rebuild(key, now, len)
   local h = redis.call('HGETALL', key)
-  local live, dead, used = {}, {}, 0
+  local used, lo, dead = 0, nil, {}
   for i = 1, #h, 2 do
-    local amount, latest = string.match(h[i + 1], '^(%d+):(.+)$')
-    amount, latest = tonumber(amount), tonumber(latest)
-    if latest <= now - len then
-      table.insert(dead, h[i])
-    else
-      table.insert(live, {tonumber(h[i]), amount, latest})
-      used = used + amount
+    if h[i] ~= 'sum' and h[i] ~= 'lo' then
+      local amount, latest = parse(h[i + 1])
+      if latest <= now - len then
+        table.insert(dead, h[i])
+      else
+        used = used + amount
+        local at = tonumber(h[i])
+        if not lo or at < lo then lo = at end
+      end
     end
   end
+  if not lo then
+    redis.call('DEL', key)
+    return 0, slice_of(now, len)
+  end
   if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
-  table.sort(live, function(a, b) return a[1] < b[1] end)
-  return live, used
+  redis.call('HSET', key, 'sum', idx(used), 'lo', idx(lo))
+  return used, lo
+end
+-- the window's total (its expired slices deleted) and its first live slice
+local function window_used(key, now, len)
+  local meta = redis.call('HMGET', key, 'sum', 'lo')
+  local used, lo = tonumber(meta[1]), tonumber(meta[2])
+  local cur = slice_of(now, len)
+  if not used or not lo then
+    if redis.call('EXISTS', key) == 1 then return rebuild(key, now, len) end
+    return 0, cur
+  end
+  if cur - lo > SLICES + 1 then return rebuild(key, now, len) end
+  local first = lo
+  while lo < cur do  -- the current slice never expires
+    local v = redis.call('HGET', key, idx(lo))
+    if v then
+      local amount, latest = parse(v)
+      if latest > now - len then break end
+      used = used - amount
+      redis.call('HDEL', key, idx(lo))
+    end
+    lo = lo + 1
+  end
+  if lo ~= first then redis.call('HSET', key, 'sum', idx(used), 'lo', idx(lo)) end
+  return used, lo
 end
 -- nil while the window holds less than limit; else the seconds until enough of it has left
-local function window_wait(live, used, limit, now, len)
+local function window_wait(key, used, lo, limit, now, len)
   if used < limit then return nil end
-  for _, s in ipairs(live) do
-    used = used - s[2]
-    if used < limit then return fmt(s[3] + len - now) end
+  for i = lo, slice_of(now, len) do
+    local v = redis.call('HGET', key, idx(i))
+    if v then
+      local amount, latest = parse(v)
+      used = used - amount
+      if used < limit then return fmt(latest + len - now) end
+    end
   end
   return fmt(len)
 end
 local function count(key, now, len, amount)
-  local slice = string.format('%d', math.floor(now * SLICES / len))
-  local old = redis.call('HGET', key, slice)
-  if old then amount = amount + tonumber(string.match(old, '^(%d+):')) end
-  redis.call('HSET', key, slice, string.format('%d', amount) .. ':' .. fmt(now))
+  local at = slice_of(now, len)
+  local f = redis.call('HMGET', key, idx(at), 'sum', 'lo')
+  local total = amount
+  if f[1] then total = total + parse(f[1]) end
+  local fields = {idx(at), idx(total) .. ':' .. fmt(now), 'sum', idx((tonumber(f[2]) or 0) + amount)}
+  if not f[3] or at < tonumber(f[3]) then table.insert(fields, 'lo'); table.insert(fields, idx(at)) end
+  redis.call('HSET', key, unpack(fields))
   redis.call('EXPIRE', key, math.ceil(len) + 1)
 end
 """
 )
 
-# KEYS: key, spend, mspend, rpmw, tpmw, lease. ARGV: lease_id ('' for none), lease_ttl_s, window_s.
+# KEYS: key, spend, mspend, rpmc, tpmc, lease. ARGV: lease_id ('' for none), lease_ttl_s, window_s.
 ADMIT = (
     PRELUDE
     + """
@@ -97,14 +147,14 @@ if budget and spent >= budget then return {'budget', left(start, period, now), f
 local len = tonumber(ARGV[3])
 local rpm = tonumber(f[4])
 if rpm then
-  local live, used = window(KEYS[4], now, len)
-  local wait = window_wait(live, used, rpm, now, len)
+  local used, lo = window_used(KEYS[4], now, len)
+  local wait = window_wait(KEYS[4], used, lo, rpm, now, len)
   if wait then return {'rpm', wait} end
 end
 local tpm = tonumber(f[5])
 if tpm then
-  local live, used = window(KEYS[5], now, len)
-  local wait = window_wait(live, used, tpm, now, len)
+  local used, lo = window_used(KEYS[5], now, len)
+  local wait = window_wait(KEYS[5], used, lo, tpm, now, len)
   if wait then return {'tpm', wait} end
 end
 local maxp = tonumber(f[6])
@@ -177,7 +227,7 @@ return 1
 """
 )
 
-# KEYS: key, spend, mspend, rpmw, tpmw, lease, resv, resamt. ARGV: window_s.
+# KEYS: key, spend, mspend, rpmc, tpmc, lease, resv, resamt. ARGV: window_s.
 # -> {period_start, spent, total, reserved, requests, tokens, leases, model1, spend1, model2, ...}
 USAGE = (
     PRELUDE
@@ -192,8 +242,8 @@ local reserved = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '(' .. fmt(now), '+inf')) do
   reserved = reserved + (tonumber(redis.call('HGET', KEYS[8], id)) or 0)
 end
-local _, requests = window(KEYS[4], now, len)
-local _, tokens = window(KEYS[5], now, len)
+local requests = window_used(KEYS[4], now, len)
+local tokens = window_used(KEYS[5], now, len)
 local leases = redis.call('ZCOUNT', KEYS[6], '(' .. fmt(now), '+inf')
 local out = {fmt(start), fmt(spent), total, fmt(reserved), string.format('%d', requests), string.format('%d', tokens),
              tostring(leases)}

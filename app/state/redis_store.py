@@ -173,7 +173,7 @@ class RedisStore:
     # -- governance ---------------------------------------------------------------------------------------
 
     async def admit(self, key_id: str, lease_id: str | None, lease_ttl_s: float) -> Admission:
-        keys = _keys(key_id, "key", "spend", "mspend", "rpmw", "tpmw", "lease")
+        keys = _keys(key_id, "key", "spend", "mspend", "rpmc", "tpmc", "lease")
         out = [_s(x) for x in await self._script("ADMIT", keys, [lease_id or "", lease_ttl_s, self.window_s])]
         return _admission(out)
 
@@ -202,12 +202,12 @@ class RedisStore:
         )
 
     async def settle(self, key_id: str, reservation_id: str | None, cost: float, model: str, tokens: int) -> None:
-        keys = _keys(key_id, "key", "spend", "mspend", "resv", "resamt", "tpmw")
+        keys = _keys(key_id, "key", "spend", "mspend", "resv", "resamt", "tpmc")
         args = [reservation_id or "", repr(float(cost)), model, int(tokens), self.window_s]
         await self._script("SETTLE", keys, args)
 
     async def usage(self, key_id: str) -> KeyUsage:
-        keys = _keys(key_id, "key", "spend", "mspend", "rpmw", "tpmw", "lease", "resv", "resamt")
+        keys = _keys(key_id, "key", "spend", "mspend", "rpmc", "tpmc", "lease", "resv", "resamt")
         out = [_s(x) for x in await self._script("USAGE", keys, [self.window_s])]
         if not out:
             return KeyUsage(0.0, 0.0, 0.0, 0.0, {}, 0, 0, 0)
