@@ -34,10 +34,9 @@ local function period_start(anchor, period, now)
 end
 local function roll(spend, mspend, anchor, period, now)
   local start = period_start(anchor, period, now)
-  local stored = tonumber(redis.call('HGET', spend, 'period_start'))
-  if stored and stored >= start then
-    return stored, tonumber(redis.call('HGET', spend, 'spent')) or 0
-  end
+  local held = redis.call('HMGET', spend, 'period_start', 'spent')
+  local stored = tonumber(held[1])
+  if stored and stored >= start then return stored, tonumber(held[2]) or 0 end
   redis.call('DEL', mspend)
   redis.call('HSET', spend, 'period_start', fmt(start), 'spent', '0')
   return start, 0
