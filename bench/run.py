@@ -399,7 +399,8 @@ class Bench:
         meta = {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": _git("rev-parse", "--short", "HEAD"),
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            # the run's own output (results, install logs) is not a change to what is measured
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "loadavg_start": os.getloadavg(),
