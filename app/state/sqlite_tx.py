@@ -6,6 +6,12 @@ event loop's own connection when the lock is free (a few page writes to the WAL,
 sync, which only the checkpoints do), and on a thread, which waits for the lock up to ``busy_timeout_s``, when
 another process holds it: the event loop never waits on a lock or on the disk. ``":memory:"`` is a private
 database: one connection, all on the loop.
+
+Every ``CHECKPOINT_EVERY`` commits the thread checkpoints the WAL into the file and resets it (``RESTART``),
+while this process's transactions wait for it: a ``PASSIVE`` checkpoint beside writes that never pause never
+catches up with them, and SQLite only starts the WAL again from its beginning once every frame in it is in
+the file, so under steady traffic the WAL grew without bound (measured: 1 GB after 25,000 keyed requests, 40 kB
+each).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ Work = Callable[[sqlite3.Connection, float], T]
 CHECKPOINT_EVERY = 500
 """Transactions committed on the event loop's connection between two WAL checkpoints, which run on the
 thread (a checkpoint syncs the file to disk)."""
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
+"""What a WAL is cut back to when it starts again (``journal_size_limit``): 500 commits write about 7 MB; a
+WAL that grew larger (other processes' commits, a checkpoint that had to wait) does not keep its size."""
 
 
 class Transactions:
@@ -44,6 +53,7 @@ class Transactions:
         self._threaded = 0  # transactions on the thread, begun or queued
         self._thread_idle = asyncio.Event()  # set while there are none
         self._thread_idle.set()
+        self._checkpointing = False  # the thread holds, or is about to take, the write lock to reset the WAL
 
     async def start(self, schema: str) -> None:
         """Open the file (made if missing, owner-only) and run the idempotent ``schema`` script."""
@@ -66,6 +76,7 @@ class Transactions:
         os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
         conn = _connect(self.path, wait_s=self.busy_timeout_s)
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.executescript(schema)  # idempotent statements: workers starting together may all run them
         self._conn = conn
 
@@ -96,6 +107,9 @@ class Transactions:
         the caller's)."""
         conn = self._inline if inline or self._pool is None else None
         while conn is not None:
+            if self._checkpointing:  # taking the lock now would keep the checkpoint waiting (it is counted)
+                await self._thread_idle.wait()
+                continue
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -144,17 +158,32 @@ class Transactions:
         return result
 
     def _committed(self) -> None:
-        """Count an inline commit; every ``CHECKPOINT_EVERY`` the thread checkpoints the WAL into the file."""
+        """Count an inline commit; every ``CHECKPOINT_EVERY`` the thread checkpoints the WAL into the file
+        and resets it, counted as the thread's transaction, so this process's next ones wait for it (or, if
+        they must, run after it on the thread) instead of taking the write lock it waits for."""
         self._since_checkpoint += 1
-        if self._since_checkpoint >= CHECKPOINT_EVERY and self._pool is not None:
-            self._since_checkpoint = 0
-            self._pool.submit(self._checkpoint)
+        if self._since_checkpoint < CHECKPOINT_EVERY or self._pool is None or self._checkpointing:
+            return
+        self._since_checkpoint = 0
+        self._checkpointing = True
+        self._threaded += 1
+        self._thread_idle.clear()
+        done = asyncio.get_running_loop().run_in_executor(self._pool, self._checkpoint)
+        done.add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, _done: object) -> None:
+        self._checkpointing = False
+        self._threaded -= 1
+        if not self._threaded:
+            self._thread_idle.set()
 
     def _checkpoint(self) -> None:
+        """On the thread: every frame of the WAL into the file, then the WAL started again from its beginning
+        (waiting, up to ``busy_timeout_s``, for other processes' writers and readers)."""
         conn = self._conn
         if conn is not None:
-            with contextlib.suppress(sqlite3.Error):  # the next one will do; the WAL only grows meanwhile
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(sqlite3.Error):  # busy past the timeout: the next one will do
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:

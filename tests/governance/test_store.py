@@ -15,7 +15,7 @@ import pytest
 from app.state import KeyRecord, SqliteStore, StateStore
 from app.state.records import WINDOW_SLICES
 from app.state.sqlite_kv import KV_SWEEP_EVERY
-from app.state.sqlite_tx import Transactions
+from app.state.sqlite_tx import CHECKPOINT_EVERY, WAL_SIZE_LIMIT, Transactions
 from tests.governance.conftest import WINDOW_S
 
 
@@ -199,6 +199,29 @@ async def test_sqlite_waits_for_its_own_thread_and_goes_on_on_the_loop(
         assert all(a.ok for a in answers)
         assert on_thread == ["slow_batch"]
         assert (await store.usage(key.id)).requests_in_window == 20
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_wal_stays_bounded_under_traffic_that_never_pauses(tmp_path: Path) -> None:
+    """Transactions back to back, never a pause between them: the checkpoints still reset the WAL, so it
+    holds about one checkpoint interval's frames. A passive checkpoint beside such writes never caught up
+    with them, and the WAL grew by every transaction's pages (40 kB per keyed request, 1 GB in 25,000)."""
+    store = SqliteStore(tmp_path / "state.db", window_s=WINDOW_S)
+    await store.start()
+    wal = tmp_path / "state.db-wal"
+    try:
+        key = record(rpm=10**9, tpm=10**12, budget_usd=10**9, budget_period="1d")
+        await store.create_key(key)
+        sizes: list[int] = []
+        for i in range(4 * CHECKPOINT_EVERY):
+            assert (await store.admit(key.id, None, 10)).ok
+            await store.settle(key.id, None, 0.001, "m", 10)
+            if i % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
+                sizes.append(wal.stat().st_size)
+        frames = 4 * CHECKPOINT_EVERY * 2  # at least one page per transaction
+        assert max(sizes) <= WAL_SIZE_LIMIT < frames * 4096
+        assert (await store.usage(key.id)).requests_in_window == 4 * CHECKPOINT_EVERY  # nothing was lost
     finally:
         await store.aclose()
 
