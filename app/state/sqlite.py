@@ -30,17 +30,17 @@ from app.state.sqlite_tx import Clock, Transactions
 GOVERNANCE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (
-    key_id TEXT PRIMARY KEY, period_start REAL NOT NULL, spent REAL NOT NULL, total REAL NOT NULL);
+    key_id TEXT PRIMARY KEY, period_start REAL NOT NULL, spent REAL NOT NULL, total REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spend_model (
     key_id TEXT NOT NULL, model TEXT NOT NULL, period_start REAL NOT NULL, spent REAL NOT NULL,
-    total REAL NOT NULL, PRIMARY KEY (key_id, model));
+    total REAL NOT NULL, PRIMARY KEY (key_id, model)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rate (
     key_id TEXT NOT NULL, kind TEXT NOT NULL, slice INTEGER NOT NULL, amount INTEGER NOT NULL, latest REAL NOT NULL,
-    PRIMARY KEY (key_id, kind, slice));
-CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at REAL NOT NULL);
+    PRIMARY KEY (key_id, kind, slice)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS leases_by_key ON leases (key_id, expires_at);
 CREATE TABLE IF NOT EXISTS reservations (
-    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, expires_at REAL NOT NULL);
+    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS reservations_by_key ON reservations (key_id, expires_at);
 """
 SCHEMA = GOVERNANCE_SCHEMA + KV_SCHEMA

@@ -14,6 +14,7 @@ import pytest
 
 from app.state import KeyRecord, SqliteStore, StateStore
 from app.state.records import WINDOW_SLICES
+from app.state.sqlite import SCHEMA
 from app.state.sqlite_kv import KV_SWEEP_EVERY
 from app.state.sqlite_tx import CHECKPOINT_EVERY, WAL_SIZE_LIMIT, Transactions
 from tests.governance.conftest import WINDOW_S
@@ -333,6 +334,33 @@ async def test_sqlite_deletes_expired_entries_by_their_index(tmp_path: Path) -> 
             ).fetchall()
         assert left == 0 and total == KV_SWEEP_EVERY + 1
         assert any("kv_by_expiry" in str(row) for row in plan), plan
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_file_made_before_its_tables_lost_their_rowids_still_works(tmp_path: Path) -> None:
+    """The tables a decision writes are ``WITHOUT ROWID`` (one B-tree each instead of the table and its
+    primary key's index: a fifth fewer pages written per keyed request). A file made by an earlier release
+    keeps its tables (``CREATE TABLE IF NOT EXISTS``) and every operation works on them as before."""
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA.replace(" WITHOUT ROWID", ""))
+    store = SqliteStore(path, window_s=WINDOW_S)
+    await store.start()
+    try:
+        key = record(rpm=2, tpm=1_000, max_parallel=1, budget_usd=1.0, budget_period="1d")
+        await store.create_key(key)
+        assert (await store.admit(key.id, "lease1", 10)).ok
+        assert (await store.reserve(key.id, "res1", 0.4, 10)).ok
+        await store.settle(key.id, "res1", 0.3, "m", 50)
+        await store.release_lease(key.id, "lease1")
+        assert (await store.admit(key.id, None, 10)).ok
+        assert (await store.admit(key.id, None, 10)).refusal == "rpm"
+        usage = await store.usage(key.id)
+        assert (usage.requests_in_window, usage.tokens_in_window, usage.spent_usd) == (2, 50, pytest.approx(0.3))
+        with sqlite3.connect(path) as db:
+            (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'rate'").fetchone()
+        assert "WITHOUT ROWID" not in sql
     finally:
         await store.aclose()
 
