@@ -38,8 +38,9 @@ CHECKPOINT_EVERY = 500
 """Transactions committed on the event loop's connection between two WAL checkpoints, which run on the
 thread (a checkpoint syncs the file to disk)."""
 WAL_RESET_BYTES = 64 * 1024 * 1024
-"""A WAL past this size is checkpointed and started again (``RESTART``), and a WAL file that grew larger is cut
-back to it (``journal_size_limit``); a keyed request writes ~33 kB of WAL."""
+"""A WAL holding more than this (its frames in use, as the last checkpoint counted them) is checkpointed and
+started again (``RESTART``), and a WAL file that grew larger is cut back to it when it starts again
+(``journal_size_limit``); a keyed request writes ~33 kB of WAL."""
 
 
 class Transactions:
@@ -56,6 +57,8 @@ class Transactions:
         self._thread_idle = asyncio.Event()  # set while there are none
         self._thread_idle.set()
         self._checkpointing = False  # the thread holds, or is about to take, the write lock to reset the WAL
+        self._wal_bytes = 0  # the WAL's frames in use at the last checkpoint (set on the thread)
+        self._frame_bytes = 4096 + 24  # a page and its frame header; the file's page size once open
 
     async def start(self, schema: str) -> None:
         """Open the file (made if missing, owner-only) and run the idempotent ``schema`` script."""
@@ -78,8 +81,8 @@ class Transactions:
         os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # hashes only, but still not world-readable
         conn = _connect(self.path, wait_s=self.busy_timeout_s)
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_RESET_BYTES}")
         conn.executescript(schema)  # idempotent statements: workers starting together may all run them
+        self._frame_bytes = int(conn.execute("PRAGMA page_size").fetchone()[0]) + 24
         self._conn = conn
 
     async def aclose(self) -> None:
@@ -168,7 +171,7 @@ class Transactions:
         if self._since_checkpoint < CHECKPOINT_EVERY or self._pool is None or self._checkpointing:
             return
         self._since_checkpoint = 0
-        if _size(self.path + "-wal") <= WAL_RESET_BYTES:
+        if self._wal_bytes <= WAL_RESET_BYTES:
             self._pool.submit(self._checkpoint, "PASSIVE")
             return
         self._checkpointing = True
@@ -187,16 +190,12 @@ class Transactions:
         """On the thread: the WAL's frames into the file; ``RESTART`` also waits (up to ``busy_timeout_s``)
         for other processes' transactions, takes every frame and has the next write start the WAL again."""
         conn = self._conn
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):  # busy past the timeout: the next one will do
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+        if conn is None:
+            return
+        with contextlib.suppress(sqlite3.Error):  # busy past the timeout: the next one will do
+            busy, frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            reset = mode == "RESTART" and not busy  # the next write starts the WAL again
+            self._wal_bytes = 0 if reset else max(int(frames), 0) * self._frame_bytes
 
 
 def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:
@@ -206,4 +205,5 @@ def _connect(path: str, *, wait_s: float) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
     if path != ":memory:":
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit is a write, the sync is the checkpoint's
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_RESET_BYTES}")  # applied by the write that restarts it
     return conn
