@@ -136,14 +136,21 @@ class Transactions:
                 raise StoreUnavailableError(f"sqlite: {exc}") from exc
             self._committed()
             return result
-        self._threaded += 1
-        self._thread_idle.clear()
+        self._thread_began()
         try:
             return await self._call(lambda: self._locked(fn))
         finally:
-            self._threaded -= 1
-            if not self._threaded:
-                self._thread_idle.set()
+            self._thread_ended()
+
+    def _thread_began(self) -> None:
+        """A transaction (or a reset) for the thread: the loop's transactions wait for it to end."""
+        self._threaded += 1
+        self._thread_idle.clear()
+
+    def _thread_ended(self) -> None:
+        self._threaded -= 1
+        if not self._threaded:
+            self._thread_idle.set()
 
     def _locked(self, fn: Work[T]) -> T:
         """On the thread: ``fn`` in a transaction of the thread's connection."""
@@ -175,16 +182,13 @@ class Transactions:
             self._pool.submit(self._checkpoint, "PASSIVE")
             return
         self._checkpointing = True
-        self._threaded += 1
-        self._thread_idle.clear()
+        self._thread_began()
         done = asyncio.get_running_loop().run_in_executor(self._pool, self._checkpoint, "RESTART")
         done.add_done_callback(self._checkpointed)
 
     def _checkpointed(self, _done: object) -> None:
         self._checkpointing = False
-        self._threaded -= 1
-        if not self._threaded:
-            self._thread_idle.set()
+        self._thread_ended()
 
     def _checkpoint(self, mode: str) -> None:
         """On the thread: the WAL's frames into the file; ``RESTART`` also waits (up to ``busy_timeout_s``)
