@@ -18,18 +18,17 @@ from aiohttp import web
 
 from app.domain import ChatRequest, ImagePart, Message, TextPart
 from app.errors import InvalidRequestError
-from app.providers import media
+from app.providers import media, public_address
 from app.providers.media import (
-    GuardedResolver,
     MediaFetcher,
     MediaLimits,
     decode_data_url,
     fetch_media,
     guarded_session,
     inline_remote_images,
-    is_public_address,
     sniff_image,
 )
+from app.providers.public_address import GuardedResolver, NotPublicError, is_public_address
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -141,7 +140,7 @@ async def test_resolver_returns_only_checked_public_addresses(fake_dns: FakeDNS)
 )
 async def test_resolver_refuses_a_name_with_any_internal_address(fake_dns: FakeDNS, answers: list[str]) -> None:
     fake_dns.table["evil.example"] = answers
-    with pytest.raises(media._NotPublic):
+    with pytest.raises(NotPublicError):
         await GuardedResolver().resolve("evil.example", 443)
 
 
@@ -295,7 +294,7 @@ async def test_redirects_are_followed_up_to_the_limit(server: Server) -> None:
 
 async def test_redirect_to_loopback_is_refused(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first hop passes the guard (the test server counts as public here), the redirect does not."""
-    monkeypatch.setattr(media, "is_public_address", lambda address: address == "127.0.0.1")
+    monkeypatch.setattr(public_address, "is_public_address", lambda address: address == "127.0.0.1")
     limits = test_limits(server, private=False)
     assert await fetch(f"{server.base}/png", limits) == (PNG, "image/png")
     port = server.port
@@ -310,7 +309,7 @@ async def test_redirect_to_loopback_is_refused(server: Server, monkeypatch: pyte
 async def test_redirect_to_a_name_of_an_internal_address_is_refused(
     server: Server, fake_dns: FakeDNS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(media, "is_public_address", lambda address: address == "127.0.0.1")
+    monkeypatch.setattr(public_address, "is_public_address", lambda address: address == "127.0.0.1")
     fake_dns.table["metadata.example"] = ["169.254.169.254"]
     target = f"http://metadata.example:{server.port}/latest"
     message = await refused(f"{server.base}/redirect?to={target}", test_limits(server, private=False))
@@ -321,7 +320,7 @@ async def test_connection_goes_to_the_checked_address(
     server: Server, fake_dns: FakeDNS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DNS rebinding: the name is resolved once, by the guard, and the connection uses that answer."""
-    monkeypatch.setattr(media, "is_public_address", lambda address: address == "127.0.0.1")
+    monkeypatch.setattr(public_address, "is_public_address", lambda address: address == "127.0.0.1")
     answers = iter([["127.0.0.1"], ["10.0.0.1"]])
     fake_dns.table = _Rebinding(answers)  # type: ignore[assignment]
     limits = test_limits(server, private=False)
